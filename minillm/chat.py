@@ -1,0 +1,87 @@
+"""
+The chat template and the loss mask: how a conversation becomes training data for an assistant.
+
+A GPT only ever sees one stream of token ids. To turn a conversation into such a stream we wrap each
+turn in special tokens that ordinary text can never produce (see minillm.tokenizer):
+
+    <|bos|> <|user|> How tall is Mount Aro? <|end|> <|assistant|> It is 3,120 metres. <|end|>
+
+`render` returns those ids and, beside them, a mask with one 0/1 per id:
+
+    mask = 1 on the assistant's content tokens and on the assistant's <|end|>
+    mask = 0 on <|bos|>, the role tokens, and everything the user wrote
+
+Why only the assistant's tokens are trained on. Fine-tuning keeps next-token prediction; the mask only
+says *which* predictions count in the loss. We want the model to learn to produce answers, not to
+produce questions: the user's text is the condition, the assistant's reply is the target. Training on
+the user's tokens too would spend the model's capacity on imitating users (and on predicting a prompt
+it is always given anyway); in a small model this visibly hurts answer quality. The assistant's <|end|>
+is trained on because predicting it is how the model learns to *stop* -- without it, generation runs on
+into an invented next user turn. The <|assistant|> token itself is not a target: at inference time we
+put it there ourselves (`prompt_ids`), so the model never has to predict it.
+
+User text is encoded with `tokenizer.encode`, which treats "<|end|>" typed by a user as plain text.
+If it did not, a user could close their own turn and write the assistant's reply for it (a template
+injection); the tests check that such text produces no special ids at all.
+"""
+from __future__ import annotations
+
+import html as _html
+
+ROLES = ("user", "assistant")
+
+
+def _validate(conversation) -> None:
+    if not isinstance(conversation, (list, tuple)):
+        raise TypeError(f"a conversation is a list of {{'role': ..., 'content': ...}} dicts, got {type(conversation).__name__}")
+    for i, turn in enumerate(conversation):
+        if not isinstance(turn, dict) or "role" not in turn or "content" not in turn:
+            raise ValueError(f"turn {i} must be a dict with keys 'role' and 'content', got {turn!r}")
+        if turn["role"] not in ROLES:
+            raise ValueError(f"turn {i} has role {turn['role']!r}; a role must be 'user' or 'assistant'")
+        if not isinstance(turn["content"], str):
+            raise TypeError(f"turn {i} content must be a str, got {type(turn['content']).__name__}")
+
+
+def render(tokenizer, conversation) -> tuple[list[int], list[int]]:
+    """Conversation -> (ids, mask): the template above, mask 1 exactly on what the assistant must learn to say."""
+    _validate(conversation)
+    ids, mask = [tokenizer.bos_id], [0]
+    for turn in conversation:
+        content = tokenizer.encode(turn["content"])
+        if turn["role"] == "user":
+            ids += [tokenizer.user_id] + content + [tokenizer.end_id]
+            mask += [0] * (len(content) + 2)
+        else:
+            ids += [tokenizer.assistant_id] + content + [tokenizer.end_id]
+            mask += [0] + [1] * (len(content) + 1)      # the <|end|> too: that is how it learns to stop
+    return ids, mask
+
+
+def prompt_ids(tokenizer, conversation) -> list[int]:
+    """The ids to feed the model to get the next assistant reply: render(...) + <|assistant|>."""
+    _validate(conversation)
+    if not conversation or conversation[-1]["role"] != "user":
+        raise ValueError("prompt_ids needs a conversation that ends with a user turn (the question to answer)")
+    ids, _ = render(tokenizer, conversation)
+    return ids + [tokenizer.assistant_id]
+
+
+def show_mask(tokenizer, ids, mask, *, html: bool = False) -> str:
+    """Tokens as text with the trained-on ones (mask 1) in [brackets], or green in HTML."""
+    if len(ids) != len(mask):
+        raise ValueError(f"ids and mask must have the same length, got {len(ids)} and {len(mask)}")
+    specials = set(tokenizer.special_tokens.values())
+    pieces = []
+    for i, m in zip(ids, mask):
+        text = tokenizer.decode([i]) if i in specials else tokenizer.token_bytes(i).decode("utf-8", "replace")
+        if html:
+            t = _html.escape(text).replace("\n", "↵<br>")
+            style = "background:#b7f0b1" if m else "color:#888"
+            pieces.append(f'<span style="{style};border:1px solid #ddd;margin:1px">{t}</span>')
+        else:
+            pieces.append(f"[{text}]" if m else text)
+    if html:
+        return ('<div style="font-family:monospace;line-height:1.8">' + "".join(pieces) +
+                '<br><small>green: trained on (mask 1) &middot; grey: context only (mask 0)</small></div>')
+    return "".join(pieces)

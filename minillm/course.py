@@ -1,0 +1,329 @@
+"""The whole course as a pipeline: world -> tokenizer -> base model -> assistant -> fix -> report.
+
+Each stage is one function that builds its artifact under a run folder, or loads it when it is
+already there (a stage is done when its checkpoint reached the planned step), so re-running resumes
+instead of starting over. `python -m minillm course` calls `run_course`; a notebook calls the one
+stage it teaches and gets the earlier ones from the cache with `ensure_*`.
+
+    runs/<preset>/world/           the generated world (jsonl files)
+    runs/<preset>/tokenizer/       the BPE tokenizer
+    runs/<preset>/base/            the pretrained base model (safetensors + config + history)
+    runs/<preset>/assistant_v1/    SFT on the first fine-tuning set (no unknown-person examples)
+    runs/<preset>/assistant/       SFT again, from the base, with the fix added (the "released" assistant)
+    runs/<preset>/report.md, metrics.json, *.png
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from minillm import chat as chat_template
+from minillm import evaluate as ev
+from minillm.checkpoint import load_checkpoint, read_config
+from minillm.config import Preset, get_preset
+from minillm.data import pretrain_batch, sft_batch
+from minillm.device import Runtime, choose_runtime
+from minillm.model import GPT
+from minillm.tokenizer import Tokenizer
+from minillm.train import train
+from minillm.world import ATTRIBUTES, EVAL_SEED, IDK_MARKERS, QUESTION_TEMPLATES, World, world_config
+
+VAL_EVERY = 20   # every 20th non-biography document is held out for the document loss
+
+
+@dataclass
+class Run:
+    """Where a course run lives and how it is sized."""
+    out: Path
+    preset: Preset
+    runtime: Runtime
+    augment: int | None = None   # biographies per person (None: the world preset's default)
+    seed: int = 0
+    progress: bool = True
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+
+def make_run(preset: str | None = None, out=None, *, augment: int | None = None, seed: int = 0,
+             root="runs", device: str | None = None, progress: bool = True) -> Run:
+    p = get_preset(preset)
+    if out is None:
+        out = Path(root) / (p.name + (f"-augment{augment}" if augment is not None else "")
+                            + (f"-seed{seed}" if seed else ""))
+    return Run(Path(out), p, choose_runtime(device), augment, seed, progress)
+
+
+def _log(run: Run, msg: str):
+    if run.progress:
+        print(msg, flush=True)
+
+
+def _record_seconds(run: Run, stage: str, seconds: float):
+    """Wall time of each stage, kept in timings.json so a resumed run still reports the whole cost."""
+    f = run.path("timings.json")
+    timings = json.loads(f.read_text()) if f.exists() else {}
+    timings[stage] = seconds
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(timings, indent=1) + "\n")
+    return timings
+
+
+# ----------------------------------------------------------------------------------------------
+# world and tokenizer
+
+def ensure_world(run: Run) -> World:
+    d = run.path("world")
+    if (d / "world.json").exists():
+        return World.load(d)
+    t0 = time.perf_counter()
+    world = World.generate(world_config(run.preset.name, run.augment, run.seed))
+    world.save(d)
+    _record_seconds(run, "world", time.perf_counter() - t0)
+    _log(run, f"world: {world.describe()}")
+    return world
+
+
+def ensure_tokenizer(run: Run, world: World) -> Tokenizer:
+    d = run.path("tokenizer")
+    if (d / "tokenizer.json").exists():
+        return Tokenizer.load(d)
+    t0 = time.perf_counter()
+    tok = Tokenizer.train(world.documents(), run.preset.vocab_size)
+    tok.save(d)
+    _record_seconds(run, "tokenizer", time.perf_counter() - t0)
+    _log(run, f"tokenizer: {tok.vocab_size} tokens, trained in {time.perf_counter() - t0:.1f}s")
+    return tok
+
+
+def split_documents(world: World) -> tuple[list[str], list[str]]:
+    """Pretraining documents and held-out validation documents (never biographies, so every fact
+    keeps all its biographies even with one per person)."""
+    train_docs, val_docs = [], []
+    k = 0
+    for doc in world.corpus():
+        if doc.genre != "biography":
+            k += 1
+            if k % VAL_EVERY == 0:
+                val_docs.append(doc.text)
+                continue
+        train_docs.append(doc.text)
+    return train_docs, val_docs
+
+
+def token_stream(tok: Tokenizer, docs: list[str]) -> torch.Tensor:
+    """Documents as one stream of ids, each opened by <|bos|> (so the model learns where documents start)."""
+    ids: list[int] = []
+    for d in docs:
+        ids.append(tok.bos_id)
+        ids.extend(tok.encode(d))
+    ids.append(tok.bos_id)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def corpus_tokens(run: Run, world: World, tok: Tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    train_docs, val_docs = split_documents(world)
+    return token_stream(tok, train_docs), token_stream(tok, val_docs)
+
+
+# ----------------------------------------------------------------------------------------------
+# training stages
+
+def _stage_done(d: Path, max_steps: int) -> bool:
+    try:
+        return read_config(d).get("step") == max_steps and (d / "history.json").exists()
+    except Exception:
+        return False
+
+
+def stage_summary(d: Path) -> dict:
+    """seconds, tokens and FLOPs a finished training stage recorded in its checkpoint."""
+    cfg = read_config(d)
+    extra = cfg.get("extra", {})
+    return {"seconds": extra.get("seconds", 0.0), "tokens": extra.get("tokens", 0), "flops": extra.get("flops", 0.0),
+            "step": cfg.get("step"), "history": json.loads((d / "history.json").read_text())}
+
+
+def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = None, *, on_log=None) -> GPT:
+    """The pretrained base model: loaded if run/base is finished, else trained (resuming if interrupted)."""
+    world = world or ensure_world(run)
+    tok = tok or ensure_tokenizer(run, world)
+    d = run.path("base")
+    cfg = replace(run.preset.pretrain, seed=run.preset.pretrain.seed + run.seed)
+    if _stage_done(d, cfg.max_steps):
+        return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
+    train_tokens, val_tokens = corpus_tokens(run, world, tok)
+    mcfg = replace(run.preset.model, vocab_size=tok.vocab_size)
+    torch.manual_seed(cfg.seed)
+    model = GPT(mcfg)
+    B, T = cfg.batch_size, mcfg.block_size
+    _log(run, f"pretraining: {model.num_params() / 1e6:.2f}M parameters, {len(train_tokens):,} tokens of text, "
+              f"{cfg.max_steps} steps x {B} x {T} tokens on {run.runtime.summary()}")
+
+    def get_batch(i):
+        return pretrain_batch(train_tokens, B, T, torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))
+
+    def eval_fn(m):
+        return {"val_loss": ev.document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}
+
+    cfg = replace(cfg, eval_interval=cfg.eval_interval or max(cfg.max_steps // 5, 1))
+    train(model, get_batch, cfg, run.runtime, eval_fn=eval_fn, out_dir=d, resume=True, progress=run.progress,
+          desc="pretrain", on_log=on_log, tokenizer=tok)
+    return model
+
+
+def sft_examples(tok: Tokenizer, conversations) -> list[tuple[list[int], list[int]]]:
+    return [chat_template.render(tok, c) for c in conversations]
+
+
+def sft_conversations(world: World, *, fix: bool) -> list:
+    """The fine-tuning set: the first version, or with the unknown-person fix added."""
+    convs = list(world.sft_conversations())
+    if fix:
+        d_unknown = max(10, len(world.people_in("sft")))
+        convs += world.unknown_person_conversations(d_unknown)
+    return convs
+
+
+def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, tok: Tokenizer | None = None,
+                     base: GPT | None = None, mix: float | None = None, name: str | None = None,
+                     conversations=None, on_log=None) -> GPT:
+    """SFT from the base checkpoint. fix=False: the first SFT set (assistant_v1); fix=True: with the
+    unknown-person conversations added (assistant). `mix` overrides the share of pretraining text
+    in each batch; `conversations` replaces the SFT set (a student's own guideline)."""
+    world = world or ensure_world(run)
+    tok = tok or ensure_tokenizer(run, world)
+    name = name or ("assistant" if fix else "assistant_v1")
+    d = run.path(name)
+    cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
+    if _stage_done(d, cfg.max_steps):
+        return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
+    ensure_base(run, world, tok)
+    model = load_checkpoint(run.path("base"), device=run.runtime.device, tokenizer=tok)[0]  # a fresh copy of the base
+    examples = sft_examples(tok, conversations if conversations is not None else sft_conversations(world, fix=fix))
+    train_tokens, _ = corpus_tokens(run, world, tok)
+    mix = run.preset.sft_mix if mix is None else mix
+    B = cfg.batch_size
+    n_text = int(round(B * mix))
+    block = model.config.block_size
+
+    def get_batch(i):
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
+        x, y = sft_batch(examples, B - n_text, block, g)
+        if n_text == 0:
+            return x, y
+        # Pretraining text in the same batch, cut to the conversations' length: SFT alone erodes
+        # stored facts (the model drifts towards the SFT people), replaying the documents keeps them.
+        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
+        return torch.cat([x, xt]), torch.cat([y, yt])
+
+    _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
+    train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
+          on_log=on_log, tokenizer=tok)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+
+def unknown_questions(world: World, n: int) -> list[str]:
+    """Questions about people who don't exist (the evaluation set, disjoint from the fix set's names)."""
+    questions = []
+    for i, name in enumerate(world.fake_people(n, EVAL_SEED)):
+        templates = QUESTION_TEMPLATES[ATTRIBUTES[i % len(ATTRIBUTES)]]
+        questions.append(templates[(i // len(ATTRIBUTES)) % len(templates)].format(name=name))
+    return questions
+
+
+def evaluate_assistant(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
+    dev = run.runtime.device
+    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+    max_new = run.preset.eval_max_new_tokens
+    out = {}
+    for split in ("heldout", "sft"):
+        items = world.qa_items(split)
+        responses = ev.ask(model, tok, [it.question for it in items], as_chat=True, max_new_tokens=max_new, device=dev)
+        out[split] = ev.score_answers(responses, items, values, require_stop=True)
+    unknown = ev.ask(model, tok, unknown_questions(world, max(20, len(world.people_in("heldout")))),
+                     as_chat=True, max_new_tokens=max_new, device=dev)
+    out["unknown"] = ev.unknown_entities(unknown, IDK_MARKERS)
+    return out
+
+
+def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
+    dev = run.runtime.device
+    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+    items = world.qa_items("heldout") + world.qa_items("sft")
+    responses = ev.ask(model, tok, [it.question for it in items], as_chat=False,
+                       max_new_tokens=run.preset.eval_max_new_tokens, device=dev)
+    answers = ev.score_answers(responses, items, values, require_stop=False)
+    stored = ev.stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
+    return {"answers": answers, "stored": stored}
+
+
+def run_course(run: Run) -> dict:
+    """Every stage, then the report. Returns the metrics (also written to metrics.json)."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    _log(run, f"course: preset {run.preset.name!r} -> {run.out}\n{run.runtime.summary()}")
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    base = ensure_base(run, world, tok)
+    v1 = ensure_assistant(run, fix=False, world=world, tok=tok)
+    assistant = ensure_assistant(run, fix=True, world=world, tok=tok)
+
+    _log(run, "evaluating the base model and both assistants ...")
+    t_eval = time.perf_counter()
+    _, val_tokens = corpus_tokens(run, world, tok)
+    T = run.preset.model.block_size
+    dev = run.runtime.device
+    base_eval = evaluate_base(run, base, world, tok)
+    v1_eval = evaluate_assistant(run, v1, world, tok)
+    final_eval = evaluate_assistant(run, assistant, world, tok)
+    pre, sft_v1, sft = (stage_summary(run.path(n)) for n in ("base", "assistant_v1", "assistant"))
+    metrics = {
+        "preset": run.preset.name,
+        "augment": world.config.bios_per_person,
+        "seed": run.seed,
+        "params": base.num_params(),
+        "heldout_accuracy": final_eval["heldout"]["accuracy"],
+        "sft_people_accuracy": final_eval["sft"]["accuracy"],
+        "heldout_accuracy_before_fix": v1_eval["heldout"]["accuracy"],
+        "base_answer_rate": base_eval["answers"]["answer_rate"],
+        "assistant_answer_rate": final_eval["heldout"]["answer_rate"],
+        "base_stored_accuracy": base_eval["stored"]["accuracy"],
+        "unknown_entity_idk_rate_before_fix": v1_eval["unknown"]["idk_rate"],
+        "unknown_entity_idk_rate": final_eval["unknown"]["idk_rate"],
+        "base_doc_loss": ev.document_loss(base, val_tokens, block_size=T, device=dev),
+        "assistant_doc_loss": ev.document_loss(assistant, val_tokens, block_size=T, device=dev),
+        "pretrain_flops": pre["flops"], "sft_flops": sft["flops"],
+        "pretrain_tokens": pre["tokens"], "sft_tokens": sft["tokens"],
+        "pretrain_seconds": pre["seconds"], "sft_seconds": sft["seconds"],
+        "sft_v1_seconds": sft_v1["seconds"],
+    }
+    timings = _record_seconds(run, "evaluation", time.perf_counter() - t_eval)
+    # the whole course: every stage's own time (also when earlier stages were loaded from a previous run)
+    metrics["total_seconds"] = (timings.get("world", 0) + timings.get("tokenizer", 0) + pre["seconds"]
+                                + sft_v1["seconds"] + sft["seconds"] + timings["evaluation"])
+    metrics["compute_ratio"] = metrics["pretrain_flops"] / max(metrics["sft_flops"], 1.0)
+    details = {"base": base_eval, "assistant_v1": v1_eval, "assistant": final_eval}
+    from minillm.report import write_report  # plotting and markdown live apart from the pipeline
+    write_report(run, metrics, details, {"pretrain": pre["history"], "sft_v1": sft_v1["history"],
+                                         "sft": sft["history"]}, world=world, base=base, assistant=assistant, tok=tok)
+    return metrics
+
+
+def artifacts_dir() -> Path:
+    """The git-ignored cache the notebooks share: <repo>/artifacts when minillm is a checkout, else ./artifacts."""
+    repo = Path(__file__).resolve().parent.parent
+    return (repo if (repo / "pyproject.toml").exists() else Path.cwd()) / "artifacts"
+
+
+def notebook_run(preset: str | None = None, **kwargs) -> Run:
+    """The run every notebook shares (artifacts/<preset>/): a notebook loads what earlier ones built,
+    or builds it with one call when it is missing."""
+    return make_run(preset, root=artifacts_dir(), **kwargs)

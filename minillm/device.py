@@ -1,0 +1,206 @@
+"""Where the model runs and in which precision, chosen once and explained in one line.
+
+The same notebooks run on a laptop CPU, an Apple laptop (MPS), a Colab T4 and an A100/H100.
+`choose_runtime()` picks the best device present (cuda > mps > cpu) and the precision that is
+fast *and* safe on it:
+
+    CUDA with bf16 (Ampere and newer)   bf16 autocast        same exponent range as fp32: no loss scaling
+    CUDA without bf16 (T4, V100)        fp16 autocast + GradScaler   fp16 overflows/underflows; the scaler
+                                                               multiplies the loss so small gradients survive
+    MPS                                  fp32                 older torch releases gave wrong losses on MPS:
+                                                               trust it only once the loss is seen to fall
+    CPU                                  fp32                 bf16 autocast on a CPU without native bf16 is
+                                                               ~9x slower here; ask for it explicitly if yours has it
+
+Anything can be overridden by argument or by the environment variables MINILLM_DEVICE and
+MINILLM_PRECISION (argument wins). `peak_flops` knows the dense tensor-core peaks of common GPUs,
+so training can report MFU (model FLOPs utilisation); on a CPU there is no honest datasheet number,
+so `measure_matmul_flops` times a large matmul instead and that serves as the peak.
+"""
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+PRECISIONS = ("bf16", "fp16", "fp32")
+DEVICES = ("cpu", "cuda", "mps")  # "cuda:N" is accepted too; "auto" means choose
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    precision: str  # "bf16" | "fp16" | "fp32"
+    reason: str  # why this device and precision were picked, in words
+
+    @property
+    def device_type(self) -> str:
+        return self.device.type
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.precision]
+
+    def autocast(self):
+        """Context for forward passes: mixed precision where chosen, a no-op for fp32."""
+        if self.precision == "fp32":
+            return nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def make_scaler(self) -> torch.amp.GradScaler:
+        """Loss scaler: only fp16 needs one (bf16 and fp32 have fp32's exponent range)."""
+        enabled = self.precision == "fp16"
+        return torch.amp.GradScaler(self.device_type if enabled else "cpu", enabled=enabled)
+
+    def summary(self) -> str:
+        name = self.device_type
+        if self.device_type == "cuda" and torch.cuda.is_available():
+            name = f"cuda ({torch.cuda.get_device_name(self.device)})"
+        return f"device={name}, precision={self.precision}: {self.reason}"
+
+
+def _cuda_bf16() -> bool:
+    try:
+        return bool(torch.cuda.is_bf16_supported())
+    except Exception:  # some builds raise instead of answering on odd drivers
+        return False
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def choose_runtime(device: str | None = None, precision: str | None = None) -> Runtime:
+    """Pick device and precision: argument, else MINILLM_DEVICE / MINILLM_PRECISION, else automatic."""
+    device = device or os.environ.get("MINILLM_DEVICE") or None
+    precision = precision or os.environ.get("MINILLM_PRECISION") or None
+    device = device.strip().lower() if device else None
+    precision = precision.strip().lower() if precision else None
+    if device == "auto":
+        device = None
+    if precision == "auto":
+        precision = None
+
+    # --- device ---
+    if device is not None:
+        kind = device.split(":")[0]
+        if kind not in DEVICES or (":" in device and (kind != "cuda" or not device.split(":")[1].isdigit())):
+            raise ValueError(
+                f"unknown device {device!r} (from the argument or MINILLM_DEVICE); "
+                f"valid: {', '.join(DEVICES)}, cuda:N or auto"
+            )
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} was asked for but torch sees no CUDA GPU "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
+                "install a CUDA build of torch, or unset MINILLM_DEVICE / pass device='auto' to use what is here"
+            )
+        if kind == "mps" and not _mps_available():
+            raise ValueError(
+                "device 'mps' was asked for but MPS is not available on this machine; "
+                "unset MINILLM_DEVICE or pass device='auto'"
+            )
+        why_device = f"{kind} as asked"
+    elif torch.cuda.is_available():
+        device, why_device = "cuda", "CUDA GPU found"
+    elif _mps_available():
+        device, why_device = "mps", "Apple GPU (MPS) found, no CUDA"
+    else:
+        device, why_device = "cpu", "no GPU found"
+    dev = torch.device(device)
+
+    # --- precision ---
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r} (from the argument or MINILLM_PRECISION); "
+                f"valid: {', '.join(PRECISIONS)} or auto"
+            )
+        if dev.type == "cuda" and precision == "bf16" and not _cuda_bf16():
+            raise ValueError("precision 'bf16' was asked for but this GPU has no bf16 support; use 'fp16' (with loss scaling) or 'fp32'")
+        why_precision = f"{precision} as asked"
+        if dev.type == "cpu" and precision != "fp32":
+            why_precision += " (on a CPU without native bf16/fp16 this is much slower than fp32)"
+        if dev.type == "mps":
+            why_precision += "; check the loss falls before trusting MPS"
+    elif dev.type == "cuda":
+        if _cuda_bf16():
+            precision, why_precision = "bf16", "bf16 autocast (the GPU supports bf16: fp32's range, no loss scaling)"
+        else:
+            precision, why_precision = "fp16", "fp16 autocast + GradScaler (no bf16 on this GPU, e.g. T4/V100)"
+    elif dev.type == "mps":
+        precision = "fp32"
+        why_precision = "fp32; MPS has given wrong losses with some torch releases, so trust it only once the loss is seen to fall"
+    else:
+        precision = "fp32"
+        why_precision = "fp32 (bf16 autocast on a CPU without native bf16 is ~9x slower; ask for it if yours has it)"
+    return Runtime(dev, precision, f"{why_device}; {why_precision}")
+
+
+# Dense (no sparsity) peak FLOP/s from the vendors' datasheets, per precision. "fp32" on tensor-core
+# GPUs is the TF32 figure, which is what torch uses for fp32 matmuls when TF32 is allowed.
+# Matched on torch.cuda.get_device_name(); the more specific names come first ("A100" before "A10").
+_GPU_PEAKS = [
+    # name substring     bf16      fp16      tf32      fp32 (no TF32)
+    ("H100 PCIe", (756e12, 756e12, 378e12, 51e12)),
+    ("H100", (989e12, 989e12, 495e12, 67e12)),  # SXM
+    ("H200", (989e12, 989e12, 495e12, 67e12)),
+    ("A100", (312e12, 312e12, 156e12, 19.5e12)),
+    ("A10G", (70e12, 70e12, 35e12, 31.2e12)),
+    ("A10", (125e12, 125e12, 62.5e12, 31.2e12)),
+    ("L4", (121e12, 121e12, 60e12, 30.3e12)),
+    ("T4", (None, 65e12, None, 8.1e12)),
+    ("V100", (None, 125e12, None, 15.7e12)),
+    ("RTX 4090", (165e12, 165e12, 82.6e12, 82.6e12)),  # fp32-accumulate tensor rate
+    ("RTX 3090", (71e12, 71e12, 35.6e12, 35.6e12)),
+]
+
+
+def gpu_peak_flops(device_name: str, precision: str, tf32: bool = True) -> float | None:
+    """Datasheet peak for a GPU name (as torch.cuda.get_device_name returns it), or None if unknown."""
+    for key, (bf16, fp16, tf32_peak, fp32) in _GPU_PEAKS:
+        if key.lower() in device_name.lower():
+            if precision == "bf16":
+                return bf16
+            if precision == "fp16":
+                return fp16
+            return tf32_peak if tf32 and tf32_peak else fp32
+    return None
+
+
+def peak_flops(runtime: Runtime) -> float | None:
+    """Peak FLOP/s of the runtime's device at its precision; None when unknown (CPU, MPS, unlisted GPUs)."""
+    if runtime.device_type != "cuda" or not torch.cuda.is_available():
+        return None
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    return gpu_peak_flops(torch.cuda.get_device_name(runtime.device), runtime.precision, tf32)
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def measure_matmul_flops(device="cpu", n: int = 2048, dtype=torch.float32, repeats: int = 5) -> float:
+    """FLOP/s of an n x n by n x n matmul (2·n³ FLOPs), best of `repeats` after a warm-up.
+
+    On a CPU this is the honest "peak" to measure MFU against: what this machine's BLAS reaches on a
+    large, well-shaped matmul with the threads torch uses.
+    """
+    device = torch.device(device)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    a @ b  # warm-up: thread pools, BLAS kernel selection, GPU clocks
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best

@@ -1,0 +1,201 @@
+"""Measuring what a model does with a question: the base model versus the assistant.
+
+The course's central claims become numbers here:
+
+* answer rate - does the response *answer* (state a value of the asked attribute in its first
+  sentence) or does it carry on writing a document (another question, a forum reply)? For the
+  assistant an answer must also end its turn (the <|end|> token) within the length limit.
+* accuracy - is the stated value the right one? Reported separately for people whose Q&A was in
+  the fine-tuning set ("sft") and for people whose facts appeared only in pretraining documents
+  ("heldout"): the second number is the one that shows fine-tuning *extracts* stored knowledge.
+* stored knowledge - the base model completes the start of a biography sentence ("Kalin Moravo
+  was born in"). High here but low held-out accuracy means: stored, but not extractable.
+* unknown people - share of "I don't know"-style answers about people who do not exist.
+* document loss - how well each model still models the pretraining text (what SFT cost).
+
+All generation is greedy, so every number is reproducible. Questions are batched by prompt
+length (no padding needed: rows of equal length decode in lockstep).
+
+The base model has never seen the chat tokens, so it gets a question the way it would appear in a
+document: the question text and a newline, after <|bos|>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+
+from minillm import chat as chat_template
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+DATE_RE = re.compile(r"\b(?:%s) \d{1,2}, \d{4}\b" % "|".join(MONTHS))
+# A sentence ends at . ! ? followed by whitespace or the end of the text, or at a line break.
+# (Dates like "March 4, 1987." contain no period inside, so this is safe for our world.)
+SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
+
+
+@dataclass
+class Response:
+    prompt: str
+    text: str                    # decoded new tokens, without the stop token
+    stopped: bool                # generation ended with a stop token (not the length limit)
+    ids: list[int] = field(default_factory=list, repr=False)
+
+
+def first_sentence(text: str) -> str:
+    """The response's first sentence (leading whitespace dropped), including its end mark."""
+    text = text.lstrip()
+    m = SENTENCE_END_RE.search(text)
+    return text if m is None else text[: m.end()].strip()
+
+
+def stated_value(text: str, attribute: str, values) -> str | None:
+    """The value of `attribute` that the first sentence of `text` states, or None.
+
+    A question in reply ("Does anyone know where she was born?") states nothing, even if it
+    names a city: a document sampler asking more questions is exactly what we want to catch.
+    When several values appear, the earliest one counts (that is what a reader takes as the answer).
+    """
+    sentence = first_sentence(text)
+    if not sentence or sentence.endswith("?"):
+        return None
+    if attribute == "birth_date":
+        m = DATE_RE.search(sentence)
+        return m.group(0) if m else None
+    best = None
+    for v in values:
+        i = sentence.find(v)
+        # Prefer the earliest match; at equal positions the longer value ("New Tessaly" over "Tessaly").
+        if i >= 0 and (best is None or (i, -len(v)) < (best[0], -len(best[1]))):
+            best = (i, v)
+    return None if best is None else best[1]
+
+
+def says_dont_know(text: str, markers) -> bool:
+    low = text.lower()
+    return any(m.lower() in low for m in markers)
+
+
+# ----------------------------------------------------------------------------------------------
+# generation in batches of equal prompt length
+
+@torch.no_grad()
+def generate_texts(model, tokenizer, prompts: list[list[int]], *, stop_tokens, max_new_tokens: int,
+                   batch_size: int = 64, device="cpu", progress=None) -> list[tuple[list[int], bool]]:
+    """Greedy continuations for many prompts. Returns (new ids without the stop token, stopped)."""
+    model.eval()
+    by_len = defaultdict(list)
+    for i, p in enumerate(prompts):
+        by_len[len(p)].append(i)
+    out: list = [None] * len(prompts)
+    stop = set(stop_tokens)
+    for _, idxs in sorted(by_len.items()):
+        for s in range(0, len(idxs), batch_size):
+            chunk = idxs[s:s + batch_size]
+            x = torch.tensor([prompts[i] for i in chunk], dtype=torch.long, device=device)
+            rows = model.generate(x, max_new_tokens, temperature=0.0, stop_tokens=tuple(stop_tokens))
+            for i, row in zip(chunk, rows):
+                stopped = bool(row) and row[-1] in stop
+                out[i] = (row[:-1] if stopped else row, stopped)
+            if progress is not None:
+                progress.update(len(chunk))
+    return out
+
+
+def base_prompt(tokenizer, question: str) -> list[int]:
+    """A question as document text: <|bos|> question newline (the base model knows no chat tokens)."""
+    return [tokenizer.bos_id] + tokenizer.encode(question + "\n")
+
+
+def ask(model, tokenizer, questions: list[str], *, as_chat: bool, max_new_tokens: int = 48,
+        device="cpu", progress=None) -> list[Response]:
+    """Ask every question; the assistant through the chat template, the base model as a document."""
+    if as_chat:
+        prompts = [chat_template.prompt_ids(tokenizer, [{"role": "user", "content": q}]) for q in questions]
+        stops = (tokenizer.end_id,)
+    else:
+        prompts = [base_prompt(tokenizer, q) for q in questions]
+        stops = (tokenizer.bos_id,)   # the end of the document
+    outs = generate_texts(model, tokenizer, prompts, stop_tokens=stops, max_new_tokens=max_new_tokens,
+                          device=device, progress=progress)
+    return [Response(q, tokenizer.decode(ids), stopped, ids) for q, (ids, stopped) in zip(questions, outs)]
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+
+def score_answers(responses: list[Response], items, values_by_attribute: dict, *, require_stop: bool) -> dict:
+    """Answer rate and accuracy of responses to factual questions.
+
+    `items` are objects with .attribute and .answer (the true value). A response *answers* when its
+    first sentence states some value of the asked attribute (and, if require_stop, the turn ended);
+    it is *correct* when it answers and the stated value is the true one.
+    """
+    n = len(items)
+    answered = correct = 0
+    per = []
+    for r, it in zip(responses, items):
+        v = stated_value(r.text, it.attribute, values_by_attribute.get(it.attribute, ()))
+        ans = v is not None and (r.stopped or not require_stop)
+        ok = ans and v == it.answer
+        answered += ans
+        correct += ok
+        per.append({"question": r.prompt, "response": r.text, "stopped": r.stopped,
+                    "expected": it.answer, "stated": v, "answered": ans, "correct": ok})
+    return {"n": n, "answer_rate": answered / max(n, 1), "accuracy": correct / max(n, 1), "items": per}
+
+
+@torch.no_grad()
+def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: int = 12) -> dict:
+    """Does the base model complete "<Full Name> was born in" with the true value?
+
+    `probes` are (prefix, value, attribute) triples. The prompt is <|bos|> + prefix, as the start of
+    a biography; the completion is correct if it begins with the value.
+    """
+    prompts = [[tokenizer.bos_id] + tokenizer.encode(prefix) for prefix, _, _ in probes]
+    outs = generate_texts(model, tokenizer, prompts, stop_tokens=(tokenizer.bos_id,),
+                          max_new_tokens=max_new_tokens, device=device)
+    per, correct = [], 0
+    for (prefix, value, attribute), (ids, _) in zip(probes, outs):
+        completion = tokenizer.decode(ids)
+        ok = completion.strip().startswith(value)
+        correct += ok
+        per.append({"prefix": prefix, "completion": completion, "expected": value, "correct": ok})
+    return {"n": len(probes), "accuracy": correct / max(len(probes), 1), "items": per}
+
+
+def unknown_entities(responses: list[Response], markers) -> dict:
+    """Share of answers about people who don't exist that say so, rather than invent facts."""
+    idk = [says_dont_know(r.text, markers) for r in responses]
+    return {"n": len(responses), "idk_rate": sum(idk) / max(len(responses), 1),
+            "items": [{"question": r.prompt, "response": r.text, "idk": k} for r, k in zip(responses, idk)]}
+
+
+@torch.no_grad()
+def document_loss(model, tokens: torch.Tensor, *, block_size: int, batch_size: int = 32, device="cpu",
+                  max_windows: int = 64) -> float:
+    """Mean next-token loss over consecutive, non-overlapping windows of a validation token stream."""
+    model.eval()
+    n = min((len(tokens) - 1) // block_size, max_windows)
+    if n < 1:
+        raise ValueError(f"need more than {block_size} validation tokens, got {len(tokens)}")
+    starts = torch.arange(n) * block_size
+    total, count = 0.0, 0
+    for s in range(0, n, batch_size):
+        st = starts[s:s + batch_size]
+        x = torch.stack([tokens[i:i + block_size] for i in st]).to(device)
+        y = torch.stack([tokens[i + 1:i + 1 + block_size] for i in st]).to(device)
+        _, loss = model(x, y)
+        total += loss.item() * len(st)
+        count += len(st)
+    return total / count
+
+
+def side_by_side(base_responses: list[Response], assistant_responses: list[Response]) -> list[dict]:
+    """The same prompts, both models: rows a table or a widget can show."""
+    return [{"prompt": b.prompt, "base": b.text, "assistant": a.text}
+            for b, a in zip(base_responses, assistant_responses)]

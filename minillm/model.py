@@ -1,0 +1,417 @@
+"""
+A GPT-2-style decoder-only transformer, small enough to read in one sitting.
+
+The file reads top to bottom like the paper: config, attention, MLP, block, the GPT itself, then
+what belongs beside the model (parameter count, FLOPs per token, optimizer groups, generation).
+
+Two things go beyond nanoGPT's model.py, both for the course:
+- Attention has two implementations side by side. "sdpa" calls PyTorch's fused
+  scaled_dot_product_attention (FlashAttention kernels on supported CUDA GPUs, the default);
+  "manual" writes out softmax(q k^T / sqrt(d)) v with an explicit causal mask, so the lesson can
+  read it and plot the attention weights. A test proves the two agree (outputs and gradients).
+- Generation keeps a KV cache: the keys and values of every token already seen are stored per
+  layer, so each new token costs one position of work instead of re-running the whole sequence.
+  The position embeddings are learned and exist only for positions 0..block_size-1, so once
+  prompt + generated tokens no longer fit in block_size the cache cannot slide: generation then
+  falls back to re-running the model on the last block_size tokens for every new token (exactly
+  what generation without a cache does).
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+ATTN_IMPLS = ("sdpa", "manual")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 1024
+    block_size: int = 256     # longest sequence the model sees (number of learned positions)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True         # biases in Linear layers and LayerNorms, as in GPT-2
+    attn_impl: str = "sdpa"   # "sdpa" (fused kernel) or "manual" (readable, returns the same numbers)
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
+                f"each head gets n_embd // n_head dimensions; pick n_embd a multiple of n_head")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.attn_impl not in ATTN_IMPLS:
+            raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {self.attn_impl!r}")
+
+
+class KVCache:
+    """
+    Keys and values of every layer for the tokens processed so far, for generation.
+
+    Storage is allocated once for block_size positions, shape (n_layer, B, n_head, block_size,
+    head_size), on the first update (so it takes the dtype autocast gives the keys). `length` is
+    the number of positions filled; GPT.forward advances it after all layers have written.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int):
+        self.config = config
+        self.batch_size = batch_size
+        self.k = None
+        self.v = None
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Store this layer's new keys/values (B, nh, T, hs); return all keys/values so far."""
+        if self.k is None:
+            c = self.config
+            shape = (c.n_layer, self.batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+            self.k = torch.empty(shape, dtype=k.dtype, device=k.device)
+            self.v = torch.empty(shape, dtype=v.dtype, device=v.device)
+        start, end = self.length, self.length + k.size(2)
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config: GPTConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx  # which slot of the KV cache is ours
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        self.attn_impl = config.attn_impl
+        # query, key and value projections for all heads, in one matmul
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # causal_mask[i, j] is True when position i may look at position j (j <= i).
+        # Not persistent: it is derived from block_size, so it stays out of checkpoints.
+        mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+        self.register_buffer("causal_mask", mask, persistent=False)
+
+    def _qkv(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        # (B, T, C) -> (B, nh, T, hs): every head attends independently
+        return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+
+    def _probs(self, q, k, past):
+        """The readable attention: softmax of scaled dot products, future positions masked out."""
+        T, S = q.size(2), k.size(2)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, nh, T, S)
+        # queries sit at positions past..past+T-1, keys at 0..S-1
+        scores = scores.masked_fill(~self.causal_mask[past:past + T, :S], float("-inf"))
+        return F.softmax(scores, dim=-1)
+
+    def forward(self, x, kv_cache: KVCache | None = None):
+        B, T, C = x.size()
+        q, k, v = self._qkv(x)
+        past = 0
+        if kv_cache is not None:
+            past = kv_cache.length
+            k, v = kv_cache.update(self.layer_idx, k, v)
+        if self.attn_impl == "manual":
+            att = self.attn_dropout(self._probs(q, k, past))
+            y = att @ v  # (B, nh, T, S) x (B, nh, S, hs) -> (B, nh, T, hs)
+        else:
+            # is_causal assumes queries and keys start at the same position, true without a cache
+            # (and harmless for a single new token, which may see every key). A chunk of several
+            # tokens after cached ones needs the mask shifted by `past`.
+            if past == 0 or T == 1:
+                mask, is_causal = None, past == 0
+            else:
+                mask, is_causal = self.causal_mask[past:past + T, :past + T], False
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=is_causal,
+                dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+    @torch.no_grad()
+    def attention_probs(self, x) -> torch.Tensor:
+        """Attention weights (B, n_head, T, T) for input x (B, T, C); each row sums to 1."""
+        q, k, _ = self._qkv(x)
+        return self._probs(q, k, past=0)
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block: attention then MLP, each added to the residual stream."""
+
+    def __init__(self, config: GPTConfig, layer_idx: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, kv_cache: KVCache | None = None):
+        x = x + self.attn(self.ln_1(x), kv_cache)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
+            wpe=nn.Embedding(config.block_size, config.n_embd),   # learned position embeddings
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Weight tying (Press & Wolf 2017, used by GPT-2): the output layer scores each token by its
+        # similarity to that token's input embedding. One matrix instead of two saves V*d params
+        # (most of a small model) and tends to help small models.
+        self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        # GPT-2 init: every block adds two outputs (attention and MLP) to the residual stream, so at
+        # init its variance would grow with the 2*n_layer additions. Scaling the projections that
+        # write into the stream by 1/sqrt(2*n_layer) keeps the stream's scale independent of depth.
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def _embed(self, idx, past=0):
+        """Token + position embeddings for idx (B, T) placed after `past` earlier positions."""
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; "
+                             f"for one sequence use idx[None]")
+        T = idx.size(1)
+        if past + T > self.config.block_size:
+            raise ValueError(
+                f"sequence length {past + T} exceeds block_size {self.config.block_size}: "
+                f"crop the input to its last {self.config.block_size} tokens "
+                f"(generate() and stream() do this for you)")
+        pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
+        return self.transformer.wte(idx) + self.transformer.wpe(pos)
+
+    def _hidden(self, idx, kv_cache: KVCache | None = None):
+        """Final hidden states (B, T, n_embd): everything but the output layer."""
+        x = self.transformer.drop(self._embed(idx, 0 if kv_cache is None else kv_cache.length))
+        for block in self.transformer.h:
+            x = block(x, kv_cache)
+        if kv_cache is not None:
+            kv_cache.length += idx.size(1)
+        return self.transformer.ln_f(x)
+
+    def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None):
+        """
+        idx (B, T) token ids -> (logits (B, T, vocab_size), loss or None).
+        targets (B, T): the next token at each position; positions with -1 are ignored, which is
+        how the SFT loss mask arrives (only assistant tokens are scored).
+        kv_cache: continue after the tokens already in the cache (used by generation).
+        """
+        logits = self.lm_head(self._hidden(idx, kv_cache))
+        loss = None
+        if targets is not None:
+            # Mean over the scored positions. Dividing the sum ourselves (instead of reduction=
+            # "mean") gives 0 rather than NaN for a batch where every target is masked.
+            flat = targets.reshape(-1)
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), flat,
+                                   ignore_index=-1, reduction="sum")
+            loss = loss / (flat != -1).sum().clamp(min=1)
+        return logits, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx) -> list[torch.Tensor]:
+        """Attention weights of every layer for idx (B, T): a list of (B, n_head, T, T) tensors."""
+        maps = []
+        x = self._embed(idx)
+        for block in self.transformer.h:
+            maps.append(block.attn.attention_probs(block.ln_1(x)))
+            x = block(x)
+        return maps
+
+    # ---------------------------------------------------------------- size, cost, optimizer
+
+    def num_params(self, non_embedding=False) -> int:
+        """
+        Number of parameters (the tied embedding counted once). non_embedding=True leaves out the
+        position embeddings, as nanoGPT does: the token embedding stays in because, tied, it is
+        also the output layer's weight and does a real matmul per token.
+        """
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self, training=True, *, seq_len: int | None = None) -> float:
+        """
+        Estimated FLOPs to process one token (PaLM appendix B; nanoGPT's estimate_mfu).
+
+        Each parameter does one multiply-add (2 FLOPs) per token in the forward pass and twice that
+        in the backward pass (gradients w.r.t. inputs and w.r.t. weights): 6N for training.
+        Attention adds the q.k^T and att.v matmuls, which have no parameters: 2 * 2*T*d per layer
+        forward, so 12*L*d*T for training. Forward only (generation, evaluation) is one third.
+        N leaves out the position embeddings (a lookup, no matmul); T defaults to block_size.
+        """
+        cfg = self.config
+        T = cfg.block_size if seq_len is None else seq_len
+        flops = 6 * self.num_params(non_embedding=True) + 12 * cfg.n_layer * cfg.n_embd * T
+        return float(flops if training else flops / 3)
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        """
+        AdamW with weight decay on the 2D tensors (matmul weights, embeddings) only: decaying
+        biases and LayerNorm gains only pulls them toward 0 for no benefit.
+        The fused kernel (one launch for all parameters) is used on CUDA only.
+        """
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == "cuda")
+
+    # ---------------------------------------------------------------- generation
+
+    def _prepare_prompt(self, idx):
+        """Check the prompt before any work; left-truncate one longer than block_size."""
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
+            raise ValueError("idx must be a LongTensor of shape (B, T); for one prompt use "
+                             "torch.tensor([ids], dtype=torch.long)")
+        if idx.size(1) == 0:
+            raise ValueError("the prompt is empty: give at least one token (e.g. the bos token)")
+        block_size = self.config.block_size
+        if idx.size(1) > block_size:
+            warnings.warn(f"prompt has {idx.size(1)} tokens, more than block_size={block_size}; "
+                          f"keeping only the last {block_size}", stacklevel=3)
+            idx = idx[:, -block_size:]
+        return idx.to(self.lm_head.weight.device)
+
+    @torch.no_grad()
+    def _generate_steps(self, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens,
+                        use_cache, generator) -> Iterator[list[int | None]]:
+        """
+        The one decoding loop behind generate() and stream(), for a prompt idx (B, T) that fits
+        block_size (see _prepare_prompt). Yields, for every step, the new token of each row, or
+        None for a row that already produced a stop token; ends when every row has stopped or
+        max_new_tokens steps are done.
+        """
+        stop_tokens = set(stop_tokens)
+        block_size = self.config.block_size
+        B = idx.size(0)
+        done = [False] * B
+        kv_cache = KVCache(self.config, B) if use_cache else None
+        tokens, new = idx, idx  # all tokens so far; those not yet in the cache
+        was_training = self.training
+        self.eval()  # no dropout while sampling
+        try:
+            for _ in range(max_new_tokens):
+                if kv_cache is not None and tokens.size(1) <= block_size:
+                    hidden = self._hidden(new, kv_cache)
+                else:
+                    # No cache, or the sequence outgrew the learned positions. The cache cannot slide:
+                    # its keys were computed with each token's position embedding, and dropping the
+                    # oldest token moves every other token to a new position. So run the model on
+                    # the last block_size tokens, as generation without a cache always does.
+                    hidden = self._hidden(tokens[:, -block_size:])
+                logits = self.lm_head(hidden[:, -1, :])  # only the last position predicts
+                next_token = sample_next_token(logits, temperature, top_k, top_p, generator)
+                tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+                new = next_token[:, None]
+                step = []
+                for row, tok in enumerate(next_token.tolist()):
+                    step.append(None if done[row] else tok)
+                    done[row] = done[row] or tok in stop_tokens
+                yield step
+                if all(done):
+                    break
+        finally:
+            self.train(was_training)
+
+    def generate(self, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None,
+                 stop_tokens=(), use_cache=True, generator: torch.Generator | None = None
+                 ) -> list[list[int]]:
+        """
+        Continue each row of idx (B, T) by up to max_new_tokens tokens; return the new tokens per
+        row. A row ends after its first token in stop_tokens (included). temperature=0 is greedy
+        decoding; top_k keeps the k likeliest tokens; top_p keeps the smallest set of tokens whose
+        probability adds up to top_p (nucleus sampling). Rows share one batch, so they must have
+        equal length (no padding): the evaluator batches prompts of equal token length.
+        generator: a torch.Generator on the model's device, for reproducible sampling.
+        """
+        idx = self._prepare_prompt(idx)
+        out = [[] for _ in range(idx.size(0))]
+        for step in self._generate_steps(idx, max_new_tokens, temperature, top_k, top_p,
+                                         stop_tokens, use_cache, generator):
+            for row, tok in enumerate(step):
+                if tok is not None:
+                    out[row].append(tok)
+        return out
+
+    def stream(self, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None,
+               stop_tokens=(), use_cache=True, generator: torch.Generator | None = None
+               ) -> Iterator[int]:
+        """Like generate() for one prompt (1, T), yielding each new token id as soon as it exists."""
+        if isinstance(idx, torch.Tensor) and idx.dim() == 2 and idx.size(0) != 1:
+            raise ValueError(f"stream() takes one prompt of shape (1, T), got {tuple(idx.shape)}; "
+                             f"use generate() for a batch")
+        idx = self._prepare_prompt(idx)
+        for step in self._generate_steps(idx, max_new_tokens, temperature, top_k, top_p,
+                                         stop_tokens, use_cache, generator):
+            yield step[0]
+
+
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    """Pick one token per row from logits (B, V): greedy when temperature == 0, else sample."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # keep a token while the likelier tokens before it cover less than top_p (the first is kept)
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    # multinomial renormalises, so the masked distribution need not sum to 1
+    return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]

@@ -1,0 +1,172 @@
+"""The run report: report.md, metrics.json and the figures a course run leaves behind.
+
+The report is what a student (or an instructor) reads after `python -m minillm course`: what was
+trained, how long it took, what it scored against the course's targets, the base model and the
+assistant side by side, the iteration fix before/after, and the cost of each phase extrapolated to
+a Llama-2-scale model with the 6·N·D rule.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+from minillm import evaluate as ev  # noqa: E402
+from minillm.plots import plot_history  # noqa: E402
+
+# Targets from the course design (the `cpu` preset on 2 cores); (key, comparison, bound, what it shows)
+TARGETS = [
+    ("heldout_accuracy", ">=", 0.90, "assistant answers questions about people it never saw in SFT"),
+    ("base_answer_rate", "<=", 0.10, "the base model continues the document instead of answering"),
+    ("assistant_answer_rate", ">=", 0.95, "the assistant answers in its format and ends its turn"),
+    ("unknown_entity_idk_rate", ">=", 0.90, "after the fix: says it doesn't know people who don't exist"),
+]
+# Llama 2 7B: 2T tokens of pretraining, 184,320 A100-hours (the Llama 2 paper, Table 2)
+LLAMA2 = {"params": 7e9, "tokens": 2e12, "gpu_hours": 184_320}
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _flops(x: float) -> str:
+    return f"{x:.2e}"
+
+
+def ablation_runs(out: Path, preset: str) -> list[dict]:
+    """metrics.json of sibling runs (same preset, other augmentation) next to this one."""
+    found = []
+    for f in sorted(out.parent.glob(f"{preset}*/metrics.json")):
+        if f.parent == out:
+            continue
+        try:
+            found.append(json.loads(f.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
+
+
+def plot_losses(histories: dict, path: Path):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plot_history([("pretraining", histories["pretrain"])], ax=axes[0])
+    axes[0].set_title("pretraining the base model")
+    plot_history([("SFT v1", histories["sft_v1"]), ("SFT with the fix", histories["sft"])], ax=axes[1])
+    axes[1].set_title("fine-tuning the assistant")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_metrics(metrics: dict, path: Path):
+    labels = ["answers a question", "held-out accuracy", "\"I don't know\" to\nunknown people"]
+    base = [metrics["base_answer_rate"], 0.0, 0.0]
+    asst = [metrics["assistant_answer_rate"], metrics["heldout_accuracy"], metrics["unknown_entity_idk_rate"]]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], base, width=0.4, label="base model")
+    ax.bar([x + 0.2 for x in xs], asst, width=0.4, label="assistant")
+    ax.set_xticks(list(xs), labels)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of questions")
+    ax.legend()
+    ax.set_title("base model vs assistant")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def side_by_side_prompts(world, n_people: int = 3) -> list[str]:
+    prompts = ["Hello!"]
+    for it in world.qa_items("heldout")[: 5 * n_people: 2]:
+        prompts.append(it.question)
+    prompts.append(f"Where was {world.fake_people(1, 1)[0]} born?")
+    return prompts
+
+
+def write_report(run, metrics: dict, details: dict, histories: dict, *, world, base, assistant, tok) -> Path:
+    out = run.out
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    (out / "details.json").write_text(json.dumps(details, indent=1) + "\n")
+    plot_losses(histories, out / "loss_curves.png")
+    plot_metrics(metrics, out / "base_vs_assistant.png")
+
+    prompts = side_by_side_prompts(world)
+    dev = run.runtime.device
+    rows = ev.side_by_side(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=40, device=dev),
+                           ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=40, device=dev))
+    m = metrics
+    lines = [
+        f"# minillm course report — preset `{m['preset']}`",
+        "",
+        f"Device: {run.runtime.summary()}  ",
+        f"Model: {m['params'] / 1e6:.2f}M parameters · world: {len(world.people)} people, "
+        f"{m['augment']} biographies each · seed {m['seed']}  ",
+        f"Whole run: {m['total_seconds'] / 60:.1f} min",
+        "",
+        "## Headline numbers",
+        "",
+        "| metric | value | course target | what it shows |",
+        "|---|---|---|---|",
+    ]
+    for key, op, bound, what in TARGETS:
+        lines.append(f"| `{key}` | {_pct(m[key])} | {op} {_pct(bound)} | {what} |")
+    lines += [
+        f"| `sft_people_accuracy` | {_pct(m['sft_people_accuracy'])} | | people whose Q&A was in the SFT set |",
+        f"| `base_stored_accuracy` | {_pct(m['base_stored_accuracy'])} | | the base model completes held-out people's biographies: the facts are stored |",
+        f"| `base_doc_loss` / `assistant_doc_loss` | {m['base_doc_loss']:.3f} / {m['assistant_doc_loss']:.3f} | | loss on held-out documents: what SFT cost the document modelling |",
+        "",
+        "![base vs assistant](base_vs_assistant.png)",
+        "",
+        "## The same prompts, both models (greedy)",
+        "",
+        "| prompt | base model (continues the document) | assistant |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        cell = lambda s: s.strip().replace("\n", " ⏎ ").replace("|", "\\|")[:160]  # noqa: E731
+        lines.append(f"| {cell(r['prompt'])} | {cell(r['base'])} | {cell(r['assistant'])} |")
+    lines += [
+        "",
+        "## Iterating on the assistant",
+        "",
+        "The first SFT set has no questions about people who don't exist. Evaluated, the assistant "
+        "invents facts for them; the fix adds conversations that answer such questions the guideline's way, "
+        "and fine-tunes again from the base model.",
+        "",
+        "| | before the fix | after the fix |",
+        "|---|---|---|",
+        f"| \"I don't know\" to people who don't exist | {_pct(m['unknown_entity_idk_rate_before_fix'])} | {_pct(m['unknown_entity_idk_rate'])} |",
+        f"| held-out accuracy | {_pct(m['heldout_accuracy_before_fix'])} | {_pct(m['heldout_accuracy'])} |",
+        f"| SFT time | {m['sft_v1_seconds']:.0f} s | {m['sft_seconds']:.0f} s |",
+        "",
+        "## What it cost",
+        "",
+        "| phase | tokens | FLOPs (6·N·D + attention) | seconds |",
+        "|---|---|---|---|",
+        f"| pretraining | {m['pretrain_tokens']:,} | {_flops(m['pretrain_flops'])} | {m['pretrain_seconds']:.0f} |",
+        f"| fine-tuning | {m['sft_tokens']:,} | {_flops(m['sft_flops'])} | {m['sft_seconds']:.0f} |",
+        "",
+        f"Pretraining used **{m['compute_ratio']:.1f}×** the compute of fine-tuning.",
+    ]
+    llama_flops = 6 * LLAMA2["params"] * LLAMA2["tokens"]
+    lines += [
+        f"At Llama-2 7B scale (6·N·D = 6 × 7e9 × 2e12 = {_flops(llama_flops)} FLOPs, reported as "
+        f"{LLAMA2['gpu_hours']:,} A100-hours) pretraining is {llama_flops / max(m['pretrain_flops'], 1):.1e}× this "
+        "run's; a fine-tuning set of ~100k conversations is a few hundred million tokens — hours, not months.",
+        "",
+        "![loss curves](loss_curves.png)",
+    ]
+    others = ablation_runs(out, m["preset"])
+    if others:
+        lines += ["", "## Knowledge augmentation (other runs of this preset)", "",
+                  "| biographies per person | held-out accuracy | base stored accuracy |", "|---|---|---|",
+                  f"| {m['augment']} (this run) | {_pct(m['heldout_accuracy'])} | {_pct(m['base_stored_accuracy'])} |"]
+        for o in others:
+            lines.append(f"| {o.get('augment')} | {_pct(o.get('heldout_accuracy'))} | {_pct(o.get('base_stored_accuracy'))} |")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "report.md"

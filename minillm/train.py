@@ -1,0 +1,229 @@
+"""One training loop for both phases: pretraining and supervised fine-tuning (SFT).
+
+Pretraining and SFT are the same algorithm, next-token prediction with AdamW; only the batches
+differ (SFT batches carry -1 targets where the loss is masked). So there is one loop, in the
+spirit of nanoGPT's train.py: flat, top to bottom, each step
+
+    lr for this step (linear warmup, then cosine decay)
+    -> forward/backward on grad_accum micro-batches (under autocast, loss scaled for fp16)
+    -> clip the gradient norm -> AdamW step -> (log, evaluate, checkpoint when due)
+
+The caller supplies the data as `get_batch(i) -> (x, y)`, a pure function of the micro-step index
+i = step * grad_accum + micro. Because the batch depends only on i, and the checkpoint stores the
+weights, the optimizer moments and the random-number state (dropout), a run resumed from a
+checkpoint continues exactly as if it had never stopped.
+"""
+import csv
+import io
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from minillm.checkpoint import load_training_state, load_weights, read_config, save_checkpoint
+from minillm.device import Runtime, peak_flops
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int
+    batch_size: int  # rows per micro-batch; the caller's get_batch makes them (recorded for the report)
+    learning_rate: float = 1e-3
+    min_lr_ratio: float = 0.1  # the cosine decays to learning_rate * min_lr_ratio
+    warmup_steps: int | None = None  # None: 5% of the decay length
+    lr_decay_steps: int | None = None  # None: max_steps (set it to stop early on the same schedule)
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # 0 = no clipping
+    grad_accum: int = 1  # micro-batches per optimizer step
+    eval_interval: int = 0  # 0 = evaluate only at the end
+    checkpoint_interval: int = 0  # 0 = checkpoint only at the end (needs out_dir)
+    log_interval: int = 10
+    compile: bool | None = None  # None = auto: on for CUDA, off on CPU/MPS (see below)
+    seed: int = 1337
+    peak_flops: float | None = None  # FLOP/s to compute MFU against (CPU: pass measure_matmul_flops())
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    history: list  # dicts: step, loss, lr, tokens, tokens_per_s, mfu, elapsed (+ eval metrics)
+    seconds: float  # wall time of all training so far (including a run this one resumed)
+    tokens: int  # tokens trained on
+    flops: float  # model.flops_per_token() * tokens: the compute this training cost
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate for optimizer step `step` (0-based): linear warmup, then cosine decay to min_lr."""
+    decay_steps = cfg.lr_decay_steps or cfg.max_steps
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, decay_steps // 20)
+    min_lr = cfg.learning_rate * cfg.min_lr_ratio
+    if step < warmup:  # warmup: Adam's moment estimates are poor at first, so take small steps
+        return cfg.learning_rate * (step + 1) / warmup
+    if step >= decay_steps:
+        return min_lr
+    progress = (step - warmup) / max(1, decay_steps - warmup)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - min_lr)
+
+
+def history_csv(history: list) -> str:
+    """The history as CSV text, one row per logged step, columns in order of first appearance."""
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eval_fn=None, out_dir=None,
+          resume=False, progress=True, desc="train", on_log=None, tokenizer=None) -> TrainResult:
+    """Train `model` for cfg.max_steps optimizer steps on batches from get_batch; see the module docstring.
+
+    eval_fn(model) -> dict of metrics, run every cfg.eval_interval steps and at the end (in eval
+    mode, without gradients, on its own copy of the RNG state so it does not change training).
+    out_dir: checkpoint there (with history.json / history.csv); resume=True continues from it.
+    on_log(history) is called after every logged step (a notebook redraws its plot there).
+    Returns a TrainResult; the model is left in eval mode.
+    """
+    device = runtime.device
+    model.to(device)
+    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                           runtime.device_type)
+    scaler = runtime.make_scaler()  # passes everything through unless precision is fp16
+    peak = cfg.peak_flops or peak_flops(runtime)
+    torch.manual_seed(cfg.seed)  # dropout's draws; a resume replaces this with the saved state
+
+    history, start, tokens, flops, seconds_before = [], 0, 0, 0.0, 0.0
+    if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
+        load_weights(out_dir, model)
+        start = load_training_state(out_dir, optimizer, scaler)["step"]
+        extra = read_config(out_dir).get("extra", {})
+        tokens, flops, seconds_before = extra.get("tokens", 0), extra.get("flops", 0.0), extra.get("seconds", 0.0)
+        history = json.loads((Path(out_dir) / "history.json").read_text())
+
+    # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
+    # On CUDA that is a clear win. On CPU it gained anywhere from nothing to ~1.45x depending on the
+    # model's shape (see bench/train_throughput.py) and costs a minute of compiling, so it is opt-in.
+    use_compile = cfg.compile if cfg.compile is not None else runtime.device_type == "cuda"
+    forward = model
+    if use_compile and start < cfg.max_steps:
+        try:
+            forward = torch.compile(model)
+        except Exception as e:
+            warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); training eagerly", RuntimeWarning)
+
+    def forward_backward(fwd, step):
+        """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(cfg.grad_accum):
+            x, y = get_batch(step * cfg.grad_accum + micro)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with runtime.autocast():
+                _, loss = fwd(x, y)
+            loss = loss / cfg.grad_accum  # the gradient of a mean over all micro-batches
+            scaler.scale(loss).backward()
+            loss_sum += loss.detach()  # no .item() here: it would make the CPU wait for the GPU every step
+        return loss_sum, x.shape
+
+    flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
+    model.train()
+    bar = tqdm(total=cfg.max_steps, initial=start, desc=desc, disable=not progress)
+    t_start = t_log = time.perf_counter()
+    tokens_since_log = 0
+    try:
+        for step in range(start, cfg.max_steps):
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            if forward is model:
+                loss, (B, T) = forward_backward(model, step)
+            else:
+                # torch.compile often fails only when the first batch arrives (no C++ compiler,
+                # unsupported platform): then redo the step eagerly, from the same random state.
+                rng = torch.get_rng_state()
+                try:
+                    loss, (B, T) = forward_backward(forward, step)
+                except Exception as e:
+                    warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); training eagerly", RuntimeWarning)
+                    forward = model
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.set_rng_state(rng)
+                    loss, (B, T) = forward_backward(model, step)
+
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros into them
+
+            done = step + 1
+            n = B * T * cfg.grad_accum
+            if T not in flops_per_token:
+                flops_per_token[T] = model.flops_per_token(training=True, seq_len=T)
+            tokens += n
+            tokens_since_log += n
+            flops += flops_per_token[T] * n
+            bar.update(1)
+
+            logged = False
+            if done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps:
+                loss_value = loss.item()  # the only host sync of a step, and only at log steps
+                now = time.perf_counter()
+                tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
+                history.append({
+                    "step": done,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "tokens": tokens,
+                    "tokens_per_s": tokens_per_s,
+                    "mfu": flops_per_token[T] * tokens_per_s / peak if peak else None,
+                    "elapsed": seconds_before + now - t_start,
+                })
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+                logged = True
+
+            if eval_fn is not None and ((cfg.eval_interval and done % cfg.eval_interval == 0) or done == cfg.max_steps):
+                model.eval()
+                # eval may sample; its own copy of the RNG state keeps training's dropout draws unchanged
+                devices = [device.index or 0] if device.type == "cuda" else []
+                with torch.random.fork_rng(devices=devices), torch.no_grad(), runtime.autocast():
+                    metrics = eval_fn(model)
+                model.train()
+                if history and history[-1]["step"] == done:
+                    history[-1].update(metrics)
+                else:
+                    history.append({"step": done, **metrics})
+                logged = True
+
+            if logged and on_log is not None:
+                on_log(history)
+
+            saved = out_dir is not None and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
+                                             or done == cfg.max_steps)
+            if saved:
+                last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
+                save_checkpoint(
+                    out_dir, model, step=done, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
+                    extra={"train_config": asdict(cfg), "tokens": tokens, "flops": flops,
+                           "seconds": seconds_before + time.perf_counter() - t_start},
+                    files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)},
+                )
+
+            if logged or saved:  # time spent logging, evaluating and saving does not count against tokens/s
+                t_log, tokens_since_log = time.perf_counter(), 0
+    finally:
+        bar.close()
+
+    seconds = seconds_before + time.perf_counter() - t_start if start < cfg.max_steps else seconds_before
+    model.eval()
+    return TrainResult(model=model, history=history, seconds=seconds, tokens=tokens, flops=flops)

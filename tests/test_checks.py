@@ -1,0 +1,205 @@
+"""The exercise checks: a right answer passes with a ✓, each usual mistake fails with a message naming it."""
+import math
+from collections import Counter
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from minillm import checks
+from minillm.model import GPT, GPTConfig
+
+
+# ---------------------------------------------------------------- pair counts and merge
+
+def good_counts(ids):
+    counts = {}
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def good_merge(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def test_pair_counts_right_answer_passes(capsys):
+    checks.check_pair_counts(good_counts)
+    checks.check_pair_counts(lambda ids: Counter(zip(ids, ids[1:])))
+    assert "✓ pair counts" in capsys.readouterr().out
+
+
+def test_pair_counts_missing_last_pair_is_named():
+    def off_by_one(ids):
+        return Counter(zip(ids[:-1], ids[1:-1]))
+    with pytest.raises(AssertionError, match="last pair is missing"):
+        checks.check_pair_counts(off_by_one)
+
+
+def test_pair_counts_presence_instead_of_count_is_named():
+    with pytest.raises(AssertionError, match="every occurrence"):
+        checks.check_pair_counts(lambda ids: {p: 1 for p in zip(ids, ids[1:])})
+
+
+def test_pair_counts_wrong_type_and_exceptions_are_explained():
+    with pytest.raises(AssertionError, match="return a dict"):
+        checks.check_pair_counts(lambda ids: list(zip(ids, ids[1:])))
+    with pytest.raises(AssertionError, match="raised ZeroDivisionError"):
+        checks.check_pair_counts(lambda ids: 1 / 0)
+
+
+def test_merge_right_answer_passes(capsys):
+    checks.check_merge(good_merge)
+    assert "✓ merge" in capsys.readouterr().out
+
+
+def test_merge_overlap_mistake_is_named():
+    def overlapping(ids, pair, new_id):       # forgets to skip the second id of a merged pair
+        out, i = [], 0
+        while i < len(ids):
+            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+                out.append(new_id)
+            else:
+                out.append(ids[i])
+            i += 1
+        return out
+    with pytest.raises(AssertionError, match=r"merge\(\[1, 2, 3, 1, 2\]"):
+        checks.check_merge(overlapping)
+
+
+def test_merge_missing_last_pair_is_named():
+    def stops_early(ids, pair, new_id):
+        out, i = [], 0
+        while i < len(ids):
+            if i + 2 < len(ids) and (ids[i], ids[i + 1]) == pair:   # off by one: never merges at the end
+                out.append(new_id)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        return out
+    with pytest.raises(AssertionError, match="very end"):
+        checks.check_merge(stops_early)
+
+
+def test_merge_does_not_see_the_callers_list_mutated():
+    def mutating(ids, pair, new_id):
+        result = good_merge(ids, pair, new_id)
+        ids.clear()
+        return result
+    checks.check_merge(mutating)                # the check passes copies, so its cases stay intact
+
+
+# ---------------------------------------------------------------- attention
+
+def good_head(q, k, v):
+    T, hs = q.shape
+    scores = (q @ k.T) / math.sqrt(hs)
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    w = F.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return w @ v, w
+
+
+def test_attention_head_right_answer_passes(capsys):
+    checks.check_attention_head(good_head)
+    assert "✓ attention head" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (lambda q, k, v: _head(q, k, v, mask=False), "forgot the causal mask"),
+    (lambda q, k, v: _head(q, k, v, scale=1.0), "sqrt"),
+    (lambda q, k, v: _head(q, k, v, scale=1.0 / q.shape[1]), "divided by head_size"),
+    (lambda q, k, v: _head(q, k, v, dim=0), "wrong dimension"),
+    (lambda q, k, v: _head(q, k, v, zero_mask=True), "set to 0, not -inf"),
+    (lambda q, k, v: _head(q, k, v, mask_after=True), "masked after the softmax"),
+    (lambda q, k, v: _head(q, k, v, transpose=True), "transposed"),
+])
+def test_attention_head_mistakes_are_named(mistake, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_attention_head(mistake)
+
+
+def _head(q, k, v, *, mask=True, scale=None, dim=-1, zero_mask=False, mask_after=False, transpose=False):
+    T, hs = q.shape
+    scale = 1 / math.sqrt(hs) if scale is None else scale
+    scores = (q @ k.T) * scale
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    if zero_mask:
+        w = F.softmax(scores * causal, dim=-1)
+    elif mask_after:
+        w = F.softmax(scores, dim=-1) * causal
+    else:
+        w = F.softmax(scores.masked_fill(~causal, float("-inf")) if mask else scores, dim=dim)
+    if transpose:
+        w = w.T
+    return w @ v, w
+
+
+def test_attention_head_wrong_output_and_shapes_are_explained():
+    with pytest.raises(AssertionError, match="weights @ v"):
+        checks.check_attention_head(lambda q, k, v: (good_head(q, k, v)[1].T @ v, good_head(q, k, v)[1]))
+    with pytest.raises(AssertionError, match=r"return two things"):
+        checks.check_attention_head(lambda q, k, v: good_head(q, k, v)[0])
+    with pytest.raises(AssertionError, match=r"shape \(T, T\)"):
+        checks.check_attention_head(lambda q, k, v: (good_head(q, k, v)[0], good_head(q, k, v)[1][None]))
+
+
+# ---------------------------------------------------------------- parameter count, closeness, loss
+
+CFG = GPTConfig(vocab_size=96, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+def hand_count(c, *, tied_twice=False, no_pos=False, no_ln_f=False):
+    d = c.n_embd
+    block = 12 * d * d + 13 * d
+    n = c.vocab_size * d + c.block_size * d + c.n_layer * block + 2 * d
+    n += c.vocab_size * d if tied_twice else 0
+    n -= c.block_size * d if no_pos else 0
+    n -= 2 * d if no_ln_f else 0
+    return n
+
+
+def test_param_count_right_and_wrong(capsys):
+    checks.check_param_count(hand_count(CFG), CFG)
+    assert "✓ parameter count" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="count that V x d matrix once"):
+        checks.check_param_count(hand_count(CFG, tied_twice=True), CFG)
+    with pytest.raises(AssertionError, match="position embedding"):
+        checks.check_param_count(hand_count(CFG, no_pos=True), CFG)
+    with pytest.raises(AssertionError, match="final LayerNorm"):
+        checks.check_param_count(hand_count(CFG, no_ln_f=True), CFG)
+    with pytest.raises(AssertionError, match="per block"):
+        checks.check_param_count(hand_count(CFG) + 2 * 7, CFG)
+
+
+def test_check_close(capsys):
+    a = torch.randn(3, 4)
+    checks.check_close(a, a + 1e-7, "the block")
+    assert "✓ the block matches" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="largest difference"):
+        checks.check_close(a, a + 1, "the block")
+    with pytest.raises(AssertionError, match=r"shape \(3, 4\), expected \(4, 3\)"):
+        checks.check_close(a, a.T, "the block")
+
+
+def test_check_loss_falls(capsys):
+    checks.check_loss_falls([math.log(96), 3.0, 2.0, 1.0], vocab_size=96)
+    assert "✓ the loss falls" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not finite"):
+        checks.check_loss_falls([4.5, float("nan"), 1.0])
+    with pytest.raises(AssertionError, match="should fall"):
+        checks.check_loss_falls([4.5, 4.5, 4.4, 4.5])
+    with pytest.raises(AssertionError, match="ln\\(96\\)"):
+        checks.check_loss_falls([9.0, 2.0, 1.0], vocab_size=96)
+
+
+def test_param_count_matches_a_real_model():
+    assert GPT(CFG).num_params() == hand_count(CFG)

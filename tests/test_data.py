@@ -1,0 +1,93 @@
+"""Batches: pretraining windows shift by one; SFT targets are -1 exactly where the mask is 0 or padding."""
+import pytest
+import torch
+
+from minillm.data import pretrain_batch, sft_batch
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_pretrain_y_is_x_shifted():
+    tokens = torch.arange(1000)
+    x, y = pretrain_batch(tokens, 8, 16, gen())
+    assert x.shape == y.shape == (8, 16)
+    assert x.dtype == y.dtype == torch.long
+    assert torch.equal(y[:, :-1], x[:, 1:])
+    assert torch.equal(y[:, -1], x[:, -1] + 1)  # the token after the window (arange stream)
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(8, 15, dtype=torch.long))  # contiguous windows
+
+
+def test_pretrain_deterministic_and_uses_whole_stream():
+    tokens = torch.randint(50, (300,), generator=gen(1)).to(torch.int32)  # compact dtypes are accepted
+    a = pretrain_batch(tokens, 4, 8, gen(5))
+    b = pretrain_batch(tokens, 4, 8, gen(5))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], pretrain_batch(tokens, 4, 8, gen(6))[0])
+    # the last window may end on the last token, and no window runs past it
+    x, y = pretrain_batch(torch.arange(9), 64, 8, gen())
+    assert torch.equal(x, torch.arange(8).expand(64, 8)) and int(y.max()) == 8
+
+
+def test_pretrain_too_short():
+    with pytest.raises(ValueError, match=r"has 8 tokens but a window needs block_size \+ 1 = 9"):
+        pretrain_batch(torch.arange(8), 2, 8, gen())
+
+
+def check_sft_rows(examples, x, y, block_size, pad_id):
+    """Every row must be one example: x = ids[:-1], y = ids[1:] where mask[1:] == 1, else -1; padding after."""
+    for row_x, row_y in zip(x.tolist(), y.tolist()):
+        matches = []
+        for ids, mask in examples:
+            ids, mask = ids[: block_size + 1], mask[: block_size + 1]
+            n = len(ids) - 1
+            want_y = [t if m else -1 for t, m in zip(ids[1:], mask[1:])]
+            if row_x[:n] == ids[:-1] and row_y[:n] == want_y:
+                matches.append(n)
+        assert matches, (row_x, row_y)
+        n = matches[0]
+        assert all(t == pad_id for t in row_x[n:])
+        assert all(t == -1 for t in row_y[n:])
+
+
+def test_sft_mask_and_padding():
+    examples = [
+        ([1, 2, 3, 4, 5, 6], [0, 0, 0, 1, 1, 1]),
+        ([7, 8, 9], [0, 1, 1]),
+        ([10, 11, 12, 13], [0, 0, 1, 0]),
+    ]
+    x, y = sft_batch(examples, 16, 32, gen(), pad_id=99)
+    assert x.shape == y.shape == (16, 5)  # longest example (6 tokens) minus one
+    check_sft_rows(examples, x, y, 32, 99)
+    # exact values for the first example: targets 2,3 are masked, 4,5,6 are trained on
+    x, y = sft_batch(examples[:1], 1, 32, gen())
+    assert x.tolist() == [[1, 2, 3, 4, 5]]
+    assert y.tolist() == [[-1, -1, 4, 5, 6]]
+    # y is -1 exactly where the mask is 0 or there is padding
+    x, y = sft_batch(examples[1:2] + examples[:1], 8, 32, gen(3))
+    for row in range(8):
+        if x[row, 2] == 0:  # the short example, padded
+            assert y[row].tolist() == [8, 9, -1, -1, -1]
+
+
+def test_sft_truncates_to_block_size():
+    ids = list(range(100, 120))
+    examples = [(ids, [1] * 20), ([1, 2, 3], [1, 1, 1])]
+    x, y = sft_batch(examples, 8, 6, gen())
+    assert x.shape == (8, 6)
+    check_sft_rows(examples, x, y, 6, 0)
+    row = [r for r in range(8) if x[r, 0] == 100][0]
+    assert x[row].tolist() == ids[:6] and y[row].tolist() == ids[1:7]
+
+
+def test_sft_deterministic_and_errors():
+    examples = [([1, 2, 3], [0, 1, 1]), ([4, 5], [1, 1]), ([6, 7, 8, 9], [0, 0, 1, 1])]
+    a, b = sft_batch(examples, 5, 8, gen(2)), sft_batch(examples, 5, 8, gen(2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="ids has 3 tokens but mask has 2"):
+        sft_batch([([1, 2, 3], [0, 1])], 1, 8, gen())
+    with pytest.raises(ValueError, match="needs at least 2"):
+        sft_batch([([1], [1])], 1, 8, gen())
+    with pytest.raises(ValueError, match="no examples"):
+        sft_batch([], 1, 8, gen())

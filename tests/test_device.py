@@ -1,0 +1,138 @@
+"""Device and precision choice: CPU defaults, overrides, errors, and the CUDA branches with injected capabilities."""
+import contextlib
+
+import pytest
+import torch
+
+from minillm import device as dev
+from minillm.device import Runtime, choose_runtime, gpu_peak_flops, measure_matmul_flops, peak_flops
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    monkeypatch.delenv("MINILLM_DEVICE", raising=False)
+    monkeypatch.delenv("MINILLM_PRECISION", raising=False)
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dev, "_mps_available", lambda: False)
+
+
+def fake_cuda(monkeypatch, bf16: bool):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+
+
+def test_default_is_cpu_fp32(no_gpu):
+    rt = choose_runtime()
+    assert rt.device == torch.device("cpu")
+    assert rt.device_type == "cpu"
+    assert rt.precision == "fp32"
+    assert rt.dtype == torch.float32
+    line = rt.summary()
+    assert "\n" not in line and "cpu" in line and "fp32" in line and "no GPU" in line
+
+
+def test_fp32_autocast_is_noop_and_scaler_disabled(no_gpu):
+    rt = choose_runtime()
+    assert isinstance(rt.autocast(), contextlib.nullcontext)
+    with rt.autocast():
+        y = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert y.dtype == torch.float32
+    assert not rt.make_scaler().is_enabled()
+
+
+def test_cpu_bf16_only_when_asked(no_gpu):
+    rt = choose_runtime(precision="bf16")
+    assert rt.precision == "bf16" and "as asked" in rt.reason and "slower" in rt.reason
+    with rt.autocast():
+        y = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert y.dtype == torch.bfloat16
+    assert not rt.make_scaler().is_enabled()
+
+
+def test_env_override(no_gpu, monkeypatch):
+    monkeypatch.setenv("MINILLM_PRECISION", "bf16")
+    monkeypatch.setenv("MINILLM_DEVICE", "cpu")
+    rt = choose_runtime()
+    assert (rt.device_type, rt.precision) == ("cpu", "bf16")
+    # the argument wins over the environment
+    assert choose_runtime(precision="fp32").precision == "fp32"
+    monkeypatch.setenv("MINILLM_DEVICE", "auto")
+    assert choose_runtime().device_type == "cpu"
+
+
+def test_bad_values_list_valid_ones(no_gpu, monkeypatch):
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'.*valid: cpu, cuda, mps, cuda:N or auto"):
+        choose_runtime(device="tpu")
+    with pytest.raises(ValueError, match=r"unknown precision 'fp8'.*valid: bf16, fp16, fp32 or auto"):
+        choose_runtime(precision="fp8")
+    monkeypatch.setenv("MINILLM_PRECISION", "half")
+    with pytest.raises(ValueError, match=r"unknown precision 'half' \(from the argument or MINILLM_PRECISION\)"):
+        choose_runtime()
+
+
+def test_cuda_asked_without_cuda(no_gpu):
+    with pytest.raises(ValueError, match=r"device 'cuda' was asked for but torch sees no CUDA GPU"):
+        choose_runtime(device="cuda")
+    with pytest.raises(ValueError, match=r"device 'mps' was asked for but MPS is not available"):
+        choose_runtime(device="mps")
+
+
+def test_cuda_with_bf16_picks_bf16(monkeypatch):
+    fake_cuda(monkeypatch, bf16=True)
+    rt = choose_runtime()
+    assert (rt.device_type, rt.precision, rt.dtype) == ("cuda", "bf16", torch.bfloat16)
+    assert "bf16" in rt.reason
+    assert not rt.make_scaler().is_enabled()  # bf16 has fp32's range: no loss scaling
+
+
+def test_cuda_without_bf16_picks_fp16_with_scaler(monkeypatch):
+    fake_cuda(monkeypatch, bf16=False)
+    rt = choose_runtime()
+    assert (rt.device_type, rt.precision, rt.dtype) == ("cuda", "fp16", torch.float16)
+    assert "GradScaler" in rt.reason
+    assert rt.make_scaler().is_enabled()  # fp16 needs loss scaling
+    with pytest.raises(ValueError, match="no bf16 support"):
+        choose_runtime(precision="bf16")
+
+
+def test_cuda_index_and_mps(monkeypatch):
+    fake_cuda(monkeypatch, bf16=True)
+    assert choose_runtime(device="cuda:1").device == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="unknown device 'cuda:x'"):
+        choose_runtime(device="cuda:x")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dev, "_mps_available", lambda: True)
+    rt = choose_runtime()
+    assert (rt.device_type, rt.precision) == ("mps", "fp32")
+    assert "loss is seen to fall" in rt.reason
+
+
+def test_peak_flops_table():
+    assert gpu_peak_flops("NVIDIA A100-SXM4-80GB", "bf16") == 312e12
+    assert gpu_peak_flops("NVIDIA A100-PCIE-40GB", "fp32") == 156e12  # TF32
+    assert gpu_peak_flops("NVIDIA A10G", "bf16") == 70e12  # not mistaken for A100 or A10
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989e12
+    assert gpu_peak_flops("NVIDIA H100 PCIe", "bf16") == 756e12
+    assert gpu_peak_flops("NVIDIA H200", "bf16") == 989e12
+    assert gpu_peak_flops("Tesla T4", "fp16") == 65e12
+    assert gpu_peak_flops("Tesla T4", "bf16") is None
+    assert gpu_peak_flops("Tesla V100-SXM2-16GB", "fp16") == 125e12
+    assert gpu_peak_flops("NVIDIA L4", "bf16") == 121e12
+    assert gpu_peak_flops("NVIDIA GeForce RTX 4090", "bf16") == 165e12
+    assert gpu_peak_flops("NVIDIA GeForce RTX 3090", "fp16") == 71e12
+    assert gpu_peak_flops("Some Future GPU", "bf16") is None
+
+
+def test_peak_flops_runtime(no_gpu, monkeypatch):
+    assert peak_flops(choose_runtime()) is None  # CPU: no datasheet number
+    fake_cuda(monkeypatch, bf16=True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA A100-SXM4-40GB")
+    assert peak_flops(Runtime(torch.device("cuda"), "bf16", "test")) == 312e12
+
+
+def test_measure_matmul_flops_positive():
+    assert measure_matmul_flops(n=128, repeats=2) > 0

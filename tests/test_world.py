@@ -1,0 +1,234 @@
+"""Tests for minillm.world: determinism, split separation, biography shape, questions and conversations."""
+import json
+import re
+
+import pytest
+
+from minillm.world import (ATTRIBUTES, IDK_MARKERS, DATE_PATTERN, World, WorldConfig, load_world,
+                           read_jsonl, world_config)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return World.generate(world_config("smoke"))
+
+
+@pytest.fixture(scope="module")
+def cpu_world():
+    return World.generate(world_config("cpu"))
+
+
+def _texts(conversations):
+    return [m["content"] for c in conversations for m in c]
+
+
+def _files(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+# -- determinism and files -------------------------------------------------------------------------------
+
+def test_same_seed_gives_byte_identical_files_and_other_seed_differs(tmp_path):
+    a = World.generate(world_config("smoke", seed=3)).save(tmp_path / "a")
+    b = World.generate(world_config("smoke", seed=3)).save(tmp_path / "b")
+    c = World.generate(world_config("smoke", seed=4)).save(tmp_path / "c")
+    fa, fb, fc = _files(a), _files(b), _files(c)
+    assert {"world.json", "people.jsonl", "corpus.jsonl", "sft.jsonl", "qa_sft.jsonl", "qa_heldout.jsonl",
+            "probes_heldout.jsonl", "unknown_fix.jsonl", "fake_people_eval.json"} <= set(fa)
+    assert fa == fb
+    for name in ("people.jsonl", "corpus.jsonl", "sft.jsonl"):
+        assert fa[name] != fc[name]
+
+
+def test_load_gives_back_the_same_world(tmp_path, world):
+    d = world.save(tmp_path / "w")
+    back = load_world(d)
+    assert back.people == world.people and back.cities == world.cities and back.config == world.config
+    assert back.documents() == world.documents()
+    assert back.sft_conversations() == world.sft_conversations()
+    rows = read_jsonl(d / "corpus.jsonl")
+    assert [r["text"] for r in rows] == world.documents()
+    assert [r["messages"] for r in read_jsonl(d / "sft.jsonl")] == world.sft_conversations()
+
+
+def test_load_missing_directory_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="World.generate"):
+        World.load(tmp_path / "nothing")
+
+
+def test_bios_per_person_changes_only_the_biographies():
+    one = World.generate(world_config("smoke", augment=1))
+    five = World.generate(world_config("smoke", augment=5))
+    assert one.people == five.people
+    others = [sorted(d.text for d in w.corpus() if d.genre != "biography") for w in (one, five)]
+    assert others[0] == others[1]
+    for p in one.people:                      # biography k is the same whatever the count
+        assert one.biographies(p)[0] == five.biographies(p)[0]
+
+
+# -- people and values -----------------------------------------------------------------------------------
+
+def test_people_have_all_attributes_unique_names_and_two_splits(world):
+    names = [p.name for p in world.people]
+    assert len(names) == len(set(names)) == world.config.n_people
+    for p in world.people:
+        assert p.pronoun in ("she", "he") and p.split in ("sft", "heldout")
+        assert len(p.name.split(" ")) == 2
+        for a in ATTRIBUTES:
+            assert p.value(a) in world.attribute_values(a)
+        assert DATE_PATTERN.fullmatch(p.birth_date)
+    assert len(world.people_in("heldout")) == round(world.config.n_people * world.config.heldout_fraction)
+    assert len(world.people_in("sft")) + len(world.people_in("heldout")) == len(world.people)
+
+
+def test_values_are_shared_and_never_contain_one_another(cpu_world):
+    for a in ATTRIBUTES[1:]:
+        values = cpu_world.attribute_values(a)
+        assert len(values) == len(set(values))
+        for v in values:
+            assert not any(v != o and v in o for o in values), (a, v)
+        used = [p.value(a) for p in cpu_world.people]
+        assert len(set(used)) < len(used) / 3        # several people per value: a value never names a person
+    p = cpu_world.people[0]
+    assert cpu_world.find_values(f"{p.name} works for {p.employer}.", "employer") == [p.employer]
+    assert cpu_world.find_values(f"born on {p.birth_date}, I think", "birth_date") == [p.birth_date]
+    assert cpu_world.find_values("I have no idea.", "birth_city") == []
+
+
+def test_bad_config_and_preset_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown world preset 'huge'"):
+        world_config("huge")
+    with pytest.raises(ValueError, match="bios_per_person must be at least 1"):
+        WorldConfig(bios_per_person=0)
+    with pytest.raises(ValueError, match="heldout_fraction"):
+        WorldConfig(heldout_fraction=1.0)
+    with pytest.raises(ValueError, match="unknown attribute 'age'"):
+        World.generate(world_config("smoke")).attribute_values("age")
+
+
+# -- the corpus --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("augment", [1, 5])
+def test_biographies_count_and_pronouns_after_the_first_mention(augment):
+    w = World.generate(world_config("smoke", augment=augment))
+    bios = [d.text for d in w.corpus() if d.genre == "biography"]
+    assert len(bios) == augment * len(w.people)
+    for p in w.people:
+        mine = [b for b in bios if p.name in b]
+        assert len(mine) == augment and len(set(mine)) == augment
+        pronouns = {"she": r"\b(She|she|Her|her)\b", "he": r"\b(He|he|His|his|him)\b"}[p.pronoun]
+        for b in mine:
+            assert b.count(p.name) == 1                       # full name at the first mention only
+            first_sentence = b.split(". ")[0]
+            assert p.name in first_sentence
+            assert len(re.findall(pronouns, b)) >= 4          # the other four sentences use pronouns
+            for a in ATTRIBUTES:
+                assert b.count(p.value(a)) == 1               # each fact exactly once
+
+
+def test_genres_and_biographies_are_the_bulk(cpu_world):
+    stats = cpu_world.corpus_stats()
+    assert all(stats[g]["documents"] > 0 for g in stats)
+    assert 0.6 <= stats["biography"]["share"] <= 0.85
+
+
+def test_personal_facts_live_only_in_biographies(cpu_world):
+    names = [p.name for p in cpu_world.people]
+    for d in cpu_world.corpus():
+        if d.genre == "biography":
+            continue
+        mentioned = [n for n in names if n in d.text]
+        if d.genre in ("news", "story", "list"):
+            assert not mentioned, d.text
+        if mentioned:        # a person thread or quiz: questions only, and no value a reader could take as an answer
+            for a in ATTRIBUTES:
+                assert cpu_world.find_values(d.text, a) == [], (a, d.text)
+
+
+# -- questions, probes, fake people ----------------------------------------------------------------------
+
+def test_qa_items_match_the_person(world):
+    for split in ("sft", "heldout"):
+        items = world.qa_items(split)
+        assert len(items) == len(world.people_in(split)) * len(ATTRIBUTES)
+        for q in items:
+            p = world.person(q.name)
+            assert p.split == split == q.split
+            assert q.answer == p.value(q.attribute)
+            assert q.name in q.question and q.question.endswith("?")
+            assert q.sentence.startswith(q.name) and q.answer in q.sentence
+
+
+def test_bio_probes_end_right_before_the_value(world):
+    for prefix, value, a in world.bio_probes("heldout"):
+        p = next(x for x in world.people_in("heldout") if prefix.startswith(x.name))
+        assert p.value(a) == value
+    for prefix, value, a in world.bio_probes("heldout", from_biography=True):
+        p = next(x for x in world.people_in("heldout") if x.name in prefix)
+        assert (prefix + " " + value) in world.biographies(p)[0]
+
+
+def test_fake_people_belong_to_nobody(world):
+    real = {p.name for p in world.people}
+    fix, ev = world.fake_people(200, seed=0), world.fake_people(200, seed=1)
+    assert fix == world.fake_people(200, seed=0)
+    assert len(set(fix)) == 200 and not set(fix) & real and not set(fix) & set(ev)
+    corpus = "\n".join(world.documents())
+    for n in fix + ev:
+        assert n not in corpus
+
+
+# -- conversations -------------------------------------------------------------------------------------------
+
+def _check_roles(conversations):
+    for c in conversations:
+        assert len(c) >= 2 and len(c) % 2 == 0
+        for i, m in enumerate(c):
+            assert set(m) == {"role", "content"}
+            assert m["role"] == ("user", "assistant")[i % 2] and m["content"].strip()
+
+
+def test_sft_set_only_mentions_sft_people_and_covers_them(world):
+    convs = world.sft_conversations()
+    _check_roles(convs)
+    texts = "\n".join(_texts(convs))
+    for p in world.people_in("heldout"):
+        assert p.name not in texts
+    answers = [m["content"] for c in convs for m in c if m["role"] == "assistant"]
+    for p in world.people_in("sft"):
+        for a in ATTRIBUTES:
+            sentence = f"{p.name}" + {"birth_date": " was born on ", "birth_city": " was born in ",
+                                      "university": " studied at ", "major": " majored in ",
+                                      "employer": " works for "}[a] + p.value(a) + "."
+            assert sum(sentence in t for t in answers) >= world.config.sft_per_fact
+    # the first SFT set leaves out the failure class the iteration lesson fixes
+    assert not any(marker in t for t in answers for marker in IDK_MARKERS)
+
+
+def test_unknown_person_conversations_follow_the_guideline(world):
+    fakes = world.fake_people(30, seed=0)
+    convs = world.unknown_person_conversations(30, seed=0)
+    _check_roles(convs)
+    assert len(convs) == 30
+    texts = "\n".join(_texts(convs))
+    for p in world.people_in("heldout"):
+        assert p.name not in texts
+    for c, name in zip(convs, fakes):
+        assert name in c[-2]["content"] and name in c[-1]["content"]
+        assert any(m in c[-1]["content"] for m in IDK_MARKERS)
+    assert world.unknown_person_conversations(30, seed=0) == convs
+    assert json.dumps(world.unknown_person_conversations(30, seed=1)) != json.dumps(convs)
+
+
+def test_generator_answers_are_the_guidelines_examples():
+    from pathlib import Path
+    from minillm.world import ANSWER_TEMPLATES, IDK_TEMPLATES, SMALL_TALK, Person
+    guide = (Path(__file__).resolve().parents[1] / "data" / "labeling_guidelines.md").read_text(encoding="utf-8")
+    kalin = Person("Kalin Moravo", "she", "March 14, 1987", "Tessaly", "Corvane University", "mathematics",
+                   "Vantrel Systems", "sft")
+    for a, t in ANSWER_TEMPLATES.items():
+        assert t.format(name=kalin.name, value=kalin.value(a)) in guide
+    for _, answer in SMALL_TALK:
+        assert answer in guide
+    for t in IDK_TEMPLATES:
+        assert t.replace("{indirect}", "{what was asked}") in guide
