@@ -50,7 +50,7 @@ def run(cfg: GPTConfig, attn: str, compile_: bool, batch: int, steps: int, warmu
         warnings.simplefilter("always")
         result = train(model, get_batch, tcfg, choose_runtime("cpu", "fp32"), progress=False)
     per_step = sorted(h["tokens_per_s"] for h in result.history[warmup:])
-    note = "; ".join(str(w.message)[:70] for w in caught if "compile" in str(w.message))
+    note = "; ".join(str(w.message)[:70] for w in caught if "torch.compile" in str(w.message) and "training eagerly" in str(w.message))
     return {"median": statistics.median(per_step), "best": per_step[-1], "wall": time.perf_counter() - t0,
             "note": note, "flops_per_token": model.flops_per_token(seq_len=cfg.block_size)}
 
@@ -68,7 +68,7 @@ def main():
         torch.set_num_threads(args.threads)
 
     cfg = model_config()
-    peaks = [measure_matmul_flops("cpu", 2048)]
+    peaks = [measure_matmul_flops("cpu", 2048, repeats=15)]
     n_params = GPT(cfg).num_params()
     print(f"model: {n_params / 1e6:.2f}M params, {cfg}")
     print(f"batch {args.batch} x {cfg.block_size} tokens, torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -79,13 +79,13 @@ def main():
     for compile_ in ([False] if args.no_compile else [False, True]):
         for attn in args.attn.split(","):
             # the matmul is re-timed beside every configuration: on a shared machine the load drifts
-            peaks.append(measure_matmul_flops("cpu", 2048))
+            peaks.append(measure_matmul_flops("cpu", 2048, repeats=15))
             r = run(cfg, attn, compile_, args.batch, args.steps, args.warmup, args.threads)
             r.update(attn=attn, compile=compile_)
             rows.append(r)
             print(f"  {attn:6s} compile={compile_!s:5s}: median {r['median']:6.0f} tok/s, best {r['best']:6.0f} "
                   f"({r['wall']:.0f} s wall) {r['note']}", flush=True)
-    peaks.append(measure_matmul_flops("cpu", 2048))
+    peaks.append(measure_matmul_flops("cpu", 2048, repeats=15))
     peak = max(peaks)
 
     base = rows[0]["best"]

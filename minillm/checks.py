@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from minillm.model import CausalSelfAttention, GPT, GPTConfig
-from minillm.tokenizer import merge
+from minillm.tokenizer import merge, render_token
 
 
 def _ok(msg: str) -> None:
@@ -105,6 +105,30 @@ def check_merge(student_fn) -> None:
                 hint = " The pair at the very end of the list was missed: check the loop's last index."
             raise AssertionError(f"merge({original}, {pair}, {new_id}):\n  expected {want}\n  got      {got}.{hint}")
     _ok(f"merge: all {len(_MERGE_CASES)} cases match minillm.tokenizer.merge")
+
+
+def check_bpe_merges(my_merges, tokenizer) -> None:
+    """The student's first merges (a list of pairs, learned by hand) against a trained Tokenizer's first merges."""
+    my_merges = [tuple(p) for p in my_merges]
+    theirs = list(tokenizer.merges)[:len(my_merges)]
+    if not my_merges:
+        raise AssertionError("your list of merges is empty: run the merge loop first")
+    if len(theirs) < len(my_merges):
+        raise AssertionError(f"the tokenizer has only {len(theirs)} merges; compare at most that many")
+
+    def show(pair, vocab):
+        return " + ".join(repr(render_token(vocab.get(i, b"?"))) for i in pair)
+
+    vocab = {i: tokenizer.token_bytes(i) for i in range(256 + len(theirs))}
+    for k, (mine, want) in enumerate(zip(my_merges, theirs)):
+        if mine != want:
+            hint = ""
+            if k == 0:
+                hint = (" The very first merge already differs: count pairs over the pre-split chunks, each chunk "
+                        "weighted by how often it occurs, and pick the largest count (ties: the smallest pair).")
+            raise AssertionError(f"merge {256 + k} differs: yours is {mine} ({show(mine, vocab)}), "
+                                 f"Tokenizer.train learned {want} ({show(want, vocab)}).{hint}")
+    _ok(f"your first {len(my_merges)} merges are exactly the ones Tokenizer.train learned")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -229,7 +253,7 @@ def check_close(mine, reference, what: str = "your result", *, atol: float = 1e-
         raise AssertionError(f"{what} differs from the package's result: largest difference {err:.3g} "
                              f"(allowed: {atol} + {rtol} x |reference|)")
     err = (a - b).abs().max().item() if a.numel() else 0.0
-    _ok(f"{what} matches (largest difference {err:.1e})")
+    _ok(f"{what}: same numbers as the package (largest difference {err:.1e})")
 
 
 def check_loss_falls(losses, *, vocab_size: int | None = None, min_drop: float = 0.5) -> None:
@@ -259,5 +283,5 @@ def check_loss_falls(losses, *, vocab_size: int | None = None, min_drop: float =
     _ok(f"the loss falls: {losses[0]:.3f} -> {losses[-1]:.3f} in {len(losses) - 1} steps")
 
 
-__all__ = ["check_pair_counts", "check_merge", "check_attention_head", "check_param_count", "check_close",
+__all__ = ["check_pair_counts", "check_merge", "check_bpe_merges", "check_attention_head", "check_param_count", "check_close",
            "check_loss_falls"]

@@ -83,6 +83,11 @@ def history_csv(history: list) -> str:
     return out.getvalue()
 
 
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
 def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eval_fn=None, out_dir=None,
           resume=False, progress=True, desc="train", on_log=None, tokenizer=None) -> TrainResult:
     """Train `model` for cfg.max_steps optimizer steps on batches from get_batch; see the module docstring.
@@ -110,15 +115,16 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         history = json.loads((Path(out_dir) / "history.json").read_text())
 
     # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
-    # On CUDA that is a clear win. On CPU it gained anywhere from nothing to ~1.45x depending on the
-    # model's shape (see bench/train_throughput.py) and costs a minute of compiling, so it is opt-in.
+    # On CUDA that is a clear win. On CPU it gained from nothing to ~1.45x depending on the model's
+    # shape - nothing for the `cpu` preset's model (bench/train_throughput.py measures it) - and
+    # costs up to a minute of compiling, so on CPU it is opt-in (compile=True).
     use_compile = cfg.compile if cfg.compile is not None else runtime.device_type == "cuda"
     forward = model
     if use_compile and start < cfg.max_steps:
         try:
             forward = torch.compile(model)
         except Exception as e:
-            warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); training eagerly", RuntimeWarning)
+            warnings.warn(f"torch.compile unavailable ({_first_line(e)}); training eagerly", RuntimeWarning)
 
     def forward_backward(fwd, step):
         """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
@@ -136,6 +142,8 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=start, desc=desc, disable=not progress)
+    if forward is not model:
+        bar.set_postfix_str("compiling (the first step takes a while)")
     t_start = t_log = time.perf_counter()
     tokens_since_log = 0
     try:
@@ -150,13 +158,16 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                 # torch.compile often fails only when the first batch arrives (no C++ compiler,
                 # unsupported platform): then redo the step eagerly, from the same random state.
                 rng = torch.get_rng_state()
+                cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
                 try:
                     loss, (B, T) = forward_backward(forward, step)
                 except Exception as e:
-                    warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); training eagerly", RuntimeWarning)
+                    warnings.warn(f"torch.compile failed ({_first_line(e)}); training eagerly", RuntimeWarning)
                     forward = model
                     optimizer.zero_grad(set_to_none=True)
                     torch.set_rng_state(rng)
+                    if cuda_rng is not None:
+                        torch.cuda.set_rng_state(cuda_rng, device)
                     loss, (B, T) = forward_backward(model, step)
 
             if cfg.grad_clip:

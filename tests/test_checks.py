@@ -183,7 +183,7 @@ def test_param_count_right_and_wrong(capsys):
 def test_check_close(capsys):
     a = torch.randn(3, 4)
     checks.check_close(a, a + 1e-7, "the block")
-    assert "✓ the block matches" in capsys.readouterr().out
+    assert "✓ the block: same numbers" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="largest difference"):
         checks.check_close(a, a + 1, "the block")
     with pytest.raises(AssertionError, match=r"shape \(3, 4\), expected \(4, 3\)"):
@@ -203,3 +203,18 @@ def test_check_loss_falls(capsys):
 
 def test_param_count_matches_a_real_model():
     assert GPT(CFG).num_params() == hand_count(CFG)
+
+
+def test_check_bpe_merges(capsys):
+    from minillm.tokenizer import Tokenizer
+    text = "the cat and the hat sat on the mat with the bat " * 5
+    tok = Tokenizer.train(text, 256 + 4 + 8)
+    checks.check_bpe_merges(list(tok.merges)[:5], tok)
+    assert "✓ your first 5 merges" in capsys.readouterr().out
+    wrong = list(tok.merges)[:3] + [(1, 2)]
+    with pytest.raises(AssertionError, match="merge 259 differs"):
+        checks.check_bpe_merges(wrong, tok)
+    with pytest.raises(AssertionError, match="very first merge"):
+        checks.check_bpe_merges([(1, 2)], tok)
+    with pytest.raises(AssertionError, match="empty"):
+        checks.check_bpe_merges([], tok)

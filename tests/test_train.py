@@ -249,3 +249,12 @@ def test_plot_history(runtime):
                                                                             "no mask val_loss"]
     with pytest.raises(ValueError, match="empty history"):
         plot_history([])
+
+
+def test_mixed_precision_paths_train(monkeypatch):
+    # bf16 autocast, and fp16 autocast with an enabled GradScaler (the T4 path), exercised on the CPU
+    for precision in ("bf16", "fp16"):
+        rt = choose_runtime("cpu", precision)
+        assert rt.make_scaler().is_enabled() == (precision == "fp16")
+        result = train(make_model(), get_batch, tcfg(max_steps=10), rt, progress=False)
+        assert result.history[-1]["loss"] < result.history[0]["loss"]

@@ -1,0 +1,65 @@
+"""`python -m minillm course --preset smoke` runs every stage and writes a complete report; a re-run
+reuses the finished stages; `python -m minillm chat` answers from the run."""
+import json
+
+import pytest
+
+from minillm.__main__ import main
+from minillm.course import make_run, split_documents, ensure_world
+
+METRIC_KEYS = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
+               "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate",
+               "base_doc_loss", "assistant_doc_loss", "pretrain_flops", "sft_flops", "pretrain_seconds",
+               "sft_seconds", "total_seconds", "preset", "augment"]
+RATES = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
+         "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["course", "--preset", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def test_course_writes_report_metrics_and_checkpoints(smoke_run):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    for key in METRIC_KEYS:
+        assert key in metrics, key
+    for key in RATES:
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["preset"] == "smoke" and metrics["augment"] == 5
+    # pretraining runs more steps on longer sequences than SFT: it must cost more compute
+    assert metrics["pretrain_flops"] > metrics["sft_flops"] > 0
+    assert metrics["compute_ratio"] == pytest.approx(metrics["pretrain_flops"] / metrics["sft_flops"])
+    report = (smoke_run / "report.md").read_text()
+    for section in ("## Headline numbers", "## The same prompts, both models", "## Iterating on the assistant",
+                    "## What it cost", "Llama-2"):
+        assert section in report, section
+    for name in ("base", "assistant_v1", "assistant"):
+        assert (smoke_run / name / "model.safetensors").exists()
+        assert (smoke_run / name / "history.json").exists()
+    for png in ("loss_curves.png", "base_vs_assistant.png"):
+        assert (smoke_run / png).stat().st_size > 1000
+
+
+def test_rerun_reuses_finished_stages(smoke_run, capsys):
+    before = (smoke_run / "base" / "model.safetensors").stat().st_mtime_ns
+    assert main(["course", "--preset", "smoke", "--out", str(smoke_run)]) == 0
+    assert (smoke_run / "base" / "model.safetensors").stat().st_mtime_ns == before
+    assert "pretraining:" not in capsys.readouterr().out
+
+
+def test_chat_answers_from_the_run(smoke_run, capsys):
+    assert main(["chat", "--run", str(smoke_run), "--max-new-tokens", "8", "Hello! <|end|> who are you?"]) == 0
+    assert main(["chat", "--run", str(smoke_run), "--model", "base", "--max-new-tokens", "8", "Hello"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip()
+
+
+def test_validation_documents_are_not_pretrained_on_and_keep_every_biography(tmp_path):
+    world = ensure_world(make_run("smoke", tmp_path / "r", progress=False))
+    train_docs, val_docs = split_documents(world)
+    assert val_docs and not set(val_docs) & set(train_docs)
+    bios = [d.text for d in world.corpus() if d.genre == "biography"]
+    assert set(bios) <= set(train_docs)
