@@ -283,5 +283,331 @@ def check_loss_falls(losses, *, vocab_size: int | None = None, min_drop: float =
     _ok(f"the loss falls: {losses[0]:.3f} -> {losses[-1]:.3f} in {len(losses) - 1} steps")
 
 
+# ------------------------------------------------------------------------------------------------
+# pretraining batches
+
+def check_next_token_batch(student_fn) -> None:
+    """student_fn(tokens, starts, block_size) -> (x, y): for each start a window of the token stream,
+    x = tokens[s : s+block_size], y = the same window shifted by one (what data.pretrain_batch builds)."""
+    tokens = torch.arange(100, 140)
+    for starts, T in (([0, 5, 20], 8), ([31], 8), ([3, 3], 1)):
+        got = _call(student_fn, (tokens.clone(), list(starts), T), "your batch function")
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise AssertionError("return two things: (x, y), each of shape (len(starts), block_size)")
+        x, y = (torch.as_tensor(t).long() for t in got)
+        want_x = torch.stack([tokens[s:s + T] for s in starts])
+        want_y = torch.stack([tokens[s + 1:s + 1 + T] for s in starts])
+        if x.shape != want_x.shape or y.shape != want_y.shape:
+            raise AssertionError(f"starts={starts}, block_size={T}: x and y should both have shape {tuple(want_x.shape)}, "
+                                 f"got {tuple(x.shape)} and {tuple(y.shape)}. Cut a window of block_size + 1 tokens; "
+                                 "x drops its last token, y its first")
+        if torch.equal(x, want_x) and torch.equal(y, want_y):
+            continue
+        hint = ""
+        if torch.equal(y, want_x) and torch.equal(x, want_y):
+            hint = " x and y are swapped: x is the input (earlier tokens), y the targets (one later)."
+        elif torch.equal(x, y):
+            hint = " y equals x: the model would learn to copy its input. Shift y one token to the right."
+        elif torch.equal(x, want_x) and T > 1 and torch.equal(y[:, :-1], want_y[:, :-1]):
+            hint = " Only the last target is wrong: the window needs block_size + 1 tokens."
+        elif torch.equal(x, want_x):
+            hint = " x is right; y must be tokens[s+1 : s+1+block_size] (the next token at every position)."
+        raise AssertionError(f"starts={starts}, block_size={T} on tokens 100..139:\n  expected x {want_x.tolist()}\n"
+                             f"           y {want_y.tolist()}\n  got      x {x.tolist()}\n           y {y.tolist()}.{hint}")
+    _ok("next-token batches: y is x shifted by one, on 3 cases")
+
+
+# ------------------------------------------------------------------------------------------------
+# the base model
+
+def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: float, preset: str,
+                     max_answer_rate: float = 0.10, min_stored: float = 0.5) -> None:
+    """A base model is a document sampler that nevertheless stores facts: asked a question it rarely
+    answers (answer_rate <= max_answer_rate), but it completes biographies (stored_accuracy well above
+    chance: >= min_stored and >= 3 x chance). The tiny "smoke" model knows nothing, so there the
+    thresholds are reported, not enforced."""
+    answer_rate, stored_accuracy, chance = float(answer_rate), float(stored_accuracy), float(chance)
+    for name, v in (("answer_rate", answer_rate), ("stored_accuracy", stored_accuracy), ("chance", chance)):
+        if not 0.0 <= v <= 1.0:
+            raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
+    need_stored = max(min_stored, 3 * chance)
+    summary = (f"answer rate {answer_rate:.0%} (at most {max_answer_rate:.0%} expected), stored accuracy "
+               f"{stored_accuracy:.0%} (at least {need_stored:.0%} expected; chance is {chance:.1%})")
+    if preset == "smoke":
+        _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to know anything")
+        return
+    if answer_rate > max_answer_rate:
+        raise AssertionError(f"{summary}: the base model answers too often. Did you ask it through the chat "
+                             "template (as_chat=True)? A base model gets the question as document text "
+                             "(evaluate.ask(..., as_chat=False)), and is scored with require_stop=False")
+    if stored_accuracy < need_stored:
+        raise AssertionError(f"{summary}: the base model completes too few biographies. Was it trained to the "
+                             "end (is_trained(run, 'base'))? Are the probes the heldout people's "
+                             "(world.bio_probes('heldout', from_biography=True))?")
+    _ok(summary)
+
+
+# ------------------------------------------------------------------------------------------------
+# fine-tuning data
+
+def _mask_cases():
+    return [
+        [{"role": "user", "content": "Where was Kalin Moravo born?"},
+         {"role": "assistant", "content": "Kalin Moravo was born in Tessaly."}],
+        [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello!"},
+         {"role": "user", "content": "Thanks!"}, {"role": "assistant", "content": "You're welcome!"}],
+        [{"role": "user", "content": "Say <|end|> please"}, {"role": "assistant", "content": "No."}],
+    ]
+
+
+def check_loss_mask(student_fn, tokenizer) -> None:
+    """student_fn(conversation) -> list of 0/1, one per token of chat.render(tokenizer, conversation):
+    1 exactly where the loss is computed (the assistant's words and its closing <|end|>)."""
+    from minillm.chat import render
+    names = {v: k for k, v in tokenizer.special_tokens.items()}
+    for conv in _mask_cases():
+        ids, want = render(tokenizer, conv)
+        got = _call(student_fn, ([dict(t) for t in conv],), "your mask function")
+        try:
+            got = [int(m) for m in got]
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"return a list of 0/1 values, got {type(got).__name__}") from e
+        if len(got) != len(want):
+            raise AssertionError(f"your mask has {len(got)} entries but the conversation renders to {len(ids)} tokens "
+                                 "(<|bos|>, then per turn: role token, content tokens, <|end|>)")
+        if got == want:
+            continue
+        wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        kinds = set()
+        role = None
+        for i, t in enumerate(ids):
+            if t in (tokenizer.user_id, tokenizer.assistant_id):
+                role = "user" if t == tokenizer.user_id else "assistant"
+            if i in wrong:
+                if t == tokenizer.bos_id:
+                    kinds.add("<|bos|> is context, never a target: mask 0.")
+                elif t == tokenizer.assistant_id:
+                    kinds.add("<|assistant|> gets mask 0: at inference we put it there ourselves, the model never has to predict it.")
+                elif t == tokenizer.user_id:
+                    kinds.add("<|user|> gets mask 0: the assistant must not learn to write the user's turn.")
+                elif t == tokenizer.end_id and role == "assistant":
+                    kinds.add("The assistant's <|end|> gets mask 1: predicting it is how the model learns to stop.")
+                elif t == tokenizer.end_id:
+                    kinds.add("The user's <|end|> gets mask 0: it belongs to the user's turn.")
+                elif role == "user":
+                    kinds.add("The user's words get mask 0: they are the condition, not the target.")
+                else:
+                    kinds.add("The assistant's words get mask 1: they are what the model must learn to say.")
+        shown = " ".join(f"{names.get(t, repr(tokenizer.decode([t])))}:{g}" for t, g in zip(ids, got))
+        raise AssertionError(f"mask differs from chat.render at {len(wrong)} position(s) of {conv!r}.\n"
+                             f"  yours (token:mask): {shown}\n  " + "\n  ".join(sorted(kinds)))
+    _ok(f"loss mask: same as chat.render on {len(_mask_cases())} conversations")
+
+
+def check_heldout_unseen(conversations, heldout_names) -> None:
+    """No held-out person's name appears anywhere in the fine-tuning conversations (else the held-out
+    accuracy would measure memorised answers, not extracted knowledge)."""
+    heldout_names = list(heldout_names)
+    if not heldout_names:
+        raise AssertionError("heldout_names is empty: pass [p.name for p in world.people_in('heldout')]")
+    for k, conv in enumerate(conversations):
+        for turn in conv:
+            for name in heldout_names:
+                if name in turn["content"]:
+                    raise AssertionError(f"conversation {k} mentions the held-out person {name!r} "
+                                         f"({turn['role']}: {turn['content']!r}); held-out people must appear only "
+                                         "in pretraining documents")
+    _ok(f"none of the {len(heldout_names)} held-out people appears in the {len(conversations):,} conversations")
+
+
 __all__ = ["check_pair_counts", "check_merge", "check_bpe_merges", "check_attention_head", "check_param_count", "check_close",
-           "check_loss_falls"]
+           "check_loss_falls", "check_next_token_batch", "check_base_model", "check_loss_mask", "check_heldout_unseen"]
+
+
+# ------------------------------------------------------------------------------------------------
+# fine-tuning, base vs assistant, iterating, cost (notebooks 06-09)
+#
+# These check results of whole training runs. The course's thresholds (DESIGN §5) hold for the `cpu`
+# and `gpu` presets; the `smoke` model is too small to learn anything, so with preset="smoke" a check
+# verifies the inputs' shape and reports the numbers without enforcing the thresholds.
+
+def _share(name: str, v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} should be a number between 0 and 1, got {v!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
+    return v
+
+
+def _smoke_note(preset: str, summary: str) -> bool:
+    if preset == "smoke":
+        _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to learn anything")
+        return True
+    return False
+
+
+def check_compute_ratio(ratio: float, pretrain: dict, sft: dict) -> None:
+    """The student's ratio of pretraining to fine-tuning compute, from two stage_summary dicts
+    (keys flops, tokens, seconds): it must be pretrain FLOPs / SFT FLOPs, and pretraining must cost more."""
+    for name, s in (("pretrain", pretrain), ("sft", sft)):
+        if not isinstance(s, dict) or not s.get("flops"):
+            raise AssertionError(f"{name} should be stage_summary(run.path(...)) of a finished stage, with 'flops' > 0")
+    want = pretrain["flops"] / sft["flops"]
+    ratio = float(ratio)
+    if not math.isclose(ratio, want, rel_tol=1e-3):
+        hint = ""
+        if math.isclose(ratio, 1 / want, rel_tol=1e-3):
+            hint = " It is upside down: pretraining FLOPs divided by fine-tuning FLOPs."
+        elif sft.get("seconds") and math.isclose(ratio, pretrain["seconds"] / sft["seconds"], rel_tol=1e-3):
+            hint = " That is the ratio of seconds; the question asks for FLOPs (time depends on the machine, FLOPs do not)."
+        elif sft.get("tokens") and math.isclose(ratio, pretrain["tokens"] / sft["tokens"], rel_tol=1e-3):
+            hint = (" That is the ratio of tokens; FLOPs per token differ a little too (attention costs more "
+                    "on pretraining's longer sequences), so use the 'flops' entries.")
+        raise AssertionError(f"your ratio is {ratio:.4g}, pretrain['flops'] / sft['flops'] is {want:.4g}.{hint}")
+    if want <= 1:
+        raise AssertionError(f"pretraining used {want:.2f}x the compute of fine-tuning: it should cost more. "
+                             "Were both stages trained to the end with the same preset?")
+    _ok(f"pretraining used {want:.1f}x the compute of fine-tuning")
+
+
+def check_six_n_d(flops: float, n_params: float, tokens: float) -> None:
+    """The 6·N·D estimate of training compute: 6 FLOPs per parameter per token (2 forward, 4 backward)."""
+    want = 6 * float(n_params) * float(tokens)
+    flops = float(flops)
+    if math.isclose(flops, want, rel_tol=1e-6):
+        _ok(f"6·N·D = 6 x {float(n_params):.3g} x {float(tokens):.3g} = {want:.3g} FLOPs")
+        return
+    hints = {2: " That is the forward pass only (2·N·D): training also runs the backward pass, which costs "
+                "about twice the forward, so 6·N·D.",
+             1: " That is N·D: each parameter costs one multiply and one add (2 FLOPs) per token forward, and "
+                "the backward pass twice that, so 6 FLOPs per parameter per token.",
+             4: " That is the backward pass only: add the forward pass (2·N·D)."}
+    hint = next((h for k, h in hints.items() if math.isclose(flops, k * float(n_params) * float(tokens), rel_tol=1e-6)), "")
+    raise AssertionError(f"your estimate is {flops:.4g}, 6·N·D with N = {float(n_params):.4g} and D = "
+                         f"{float(tokens):.4g} is {want:.4g}.{hint}")
+
+
+def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: str,
+                            max_base_answer_rate: float = 0.10, min_answer_rate: float = 0.95,
+                            min_heldout: float = 0.90) -> None:
+    """evaluate_base(...) and evaluate_assistant(...) results: the base model rarely answers, the assistant
+    answers (in its format, ending its turn) and gets held-out people's facts right (DESIGN §5)."""
+    try:
+        base_rate = _share("the base model's answer rate", base_eval["answers"]["answer_rate"])
+        asst_rate = _share("the assistant's answer rate", assistant_eval["heldout"]["answer_rate"])
+        heldout = _share("held-out accuracy", assistant_eval["heldout"]["accuracy"])
+    except (KeyError, TypeError):
+        raise AssertionError("pass the dicts that evaluate_base(run, base, world, tok) and "
+                             "evaluate_assistant(run, assistant, world, tok) return") from None
+    summary = (f"base answers {base_rate:.0%} (at most {max_base_answer_rate:.0%} expected), assistant answers "
+               f"{asst_rate:.0%} (at least {min_answer_rate:.0%}), held-out accuracy {heldout:.0%} (at least {min_heldout:.0%})")
+    if _smoke_note(preset, summary):
+        return
+    if base_rate > max_base_answer_rate:
+        raise AssertionError(f"{summary}: the base model answers too often. It should get the question as document "
+                             "text (as_chat=False) and be scored with require_stop=False, as evaluate_base does")
+    if asst_rate < min_answer_rate:
+        raise AssertionError(f"{summary}: the assistant too often does not answer in its format or does not end its "
+                             "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
+                             "assistant_eval['heldout']['items'] that have answered == False")
+    if heldout < min_heldout:
+        raise AssertionError(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
+                             "that the base model was fully pretrained and that SFT mixed in pretraining text "
+                             "(run.preset.sft_mix)")
+    _ok(summary)
+
+
+def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored_one: float, *, preset: str,
+                                 max_heldout_one: float = 0.30, min_stored_one: float = 0.80,
+                                 min_heldout_many: float = 0.90) -> None:
+    """The ablation: with several biographies per person the assistant answers held-out questions
+    (heldout_many high); with one, it cannot (heldout_one low) although the base model still completes
+    those people's biographies (stored_one high): stored, but not extractable."""
+    heldout_many = _share("held-out accuracy with several biographies", heldout_many)
+    heldout_one = _share("held-out accuracy with one biography", heldout_one)
+    stored_one = _share("stored accuracy with one biography", stored_one)
+    summary = (f"held-out accuracy {heldout_many:.0%} with several biographies (at least {min_heldout_many:.0%}), "
+               f"{heldout_one:.0%} with one (at most {max_heldout_one:.0%}), while the one-biography base model "
+               f"completes {stored_one:.0%} of the biographies (at least {min_stored_one:.0%})")
+    if _smoke_note(preset, summary):
+        return
+    if heldout_many < min_heldout_many:
+        raise AssertionError(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
+                             "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
+    if heldout_one > max_heldout_one:
+        raise AssertionError(f"{summary}: with a single biography the facts should not be extractable. Was the "
+                             "second run made with notebook_run(augment=1)? (world.config.bios_per_person should be 1)")
+    if stored_one < min_stored_one:
+        raise AssertionError(f"{summary}: the one-biography base model should still complete its biographies "
+                             "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
+    _ok(summary)
+
+
+def check_fix(before: dict, after: dict, *, preset: str, min_idk: float = 0.90, tolerance: float = 0.05,
+              max_false_idk: float = 0.05) -> None:
+    """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. After:
+    "I don't know" to people who don't exist (>= min_idk), and nothing else regressed by more than
+    `tolerance` (held-out and sft accuracy, answer rate), and no refusals of real held-out people
+    (at most max_false_idk of their questions answered with "I don't know")."""
+    from minillm.evaluate import says_dont_know
+    from minillm.world import IDK_MARKERS
+    try:
+        rows = {
+            "\"I don't know\" to unknown people": (before["unknown"]["idk_rate"], after["unknown"]["idk_rate"]),
+            "held-out accuracy": (before["heldout"]["accuracy"], after["heldout"]["accuracy"]),
+            "sft-people accuracy": (before["sft"]["accuracy"], after["sft"]["accuracy"]),
+            "answer rate": (before["heldout"]["answer_rate"], after["heldout"]["answer_rate"]),
+        }
+        items = after["heldout"]["items"]
+    except (KeyError, TypeError):
+        raise AssertionError("pass two dicts returned by evaluate_assistant(run, model, world, tok): the assistant "
+                             "before the fix, then after it") from None
+    for name, (b, a) in rows.items():
+        _share(f"{name} (before)", b), _share(f"{name} (after)", a)
+    false_idk = sum(says_dont_know(it["response"], IDK_MARKERS) for it in items) / max(len(items), 1)
+    summary = "; ".join(f"{k}: {b:.0%} -> {a:.0%}" for k, (b, a) in rows.items())
+    summary += f"; real held-out people refused: {false_idk:.0%}"
+    if _smoke_note(preset, summary):
+        return
+    idk_before, idk_after = rows["\"I don't know\" to unknown people"]
+    if idk_after < min_idk:
+        raise AssertionError(f"{summary}. After the fix at least {min_idk:.0%} of the questions about people who don't "
+                             "exist should get an \"I don't know\" answer. Is `after` the assistant fine-tuned with "
+                             "fix=True? Were the unknown-person conversations in its SFT set?")
+    for name in ("held-out accuracy", "sft-people accuracy", "answer rate"):
+        b, a = rows[name]
+        if a < b - tolerance:
+            raise AssertionError(f"{summary}. The fix cost {name}: {b:.0%} -> {a:.0%} (more than "
+                                 f"{tolerance:.0%} lost). A fix must not break what worked; did the SFT set lose its "
+                                 "factual conversations, or the pretraining text mixed into each batch?")
+    if false_idk > max_false_idk:
+        raise AssertionError(f"{summary}. The fixed assistant now refuses real people too ({false_idk:.0%} of held-out "
+                             "questions): the fix conversations should teach it to tell known from unknown names "
+                             "(some of them first ask about a real person)")
+    _ok(summary)
+
+
+def check_custom_assistant(mine: dict, original: dict, *, preset: str, min_rate: float = 0.5) -> None:
+    """Your own assistant follows your guideline: minillm.custom.evaluate_style(...) results for your
+    assistant and for the course's assistant, with the same test of your guideline. Yours must follow
+    it on at least `min_rate` of the held-out questions, and more often than the course's assistant."""
+    try:
+        r_mine, r_orig = _share("your assistant's rate", mine["rate"]), _share("the original's rate", original["rate"])
+    except (KeyError, TypeError):
+        raise AssertionError("pass the dicts minillm.custom.evaluate_style(...) returns: your assistant's, then the "
+                             "course assistant's, on the same items with the same test") from None
+    summary = (f"your guideline is followed in {r_mine:.0%} of the answers (at least {min_rate:.0%} expected), "
+               f"the course's assistant follows it in {r_orig:.0%}")
+    if _smoke_note(preset, summary):
+        return
+    if r_mine < min_rate or r_mine <= r_orig:
+        raise AssertionError(f"{summary}. Look at the answers in mine['items']: does your test accept what your own "
+                             "answer function writes (try it on one conversation of your SFT set)? Is your format "
+                             "learnable (the same shape every time)?")
+    _ok(summary)
+
+
+__all__ += ["check_compute_ratio", "check_six_n_d", "check_base_vs_assistant", "check_knowledge_augmentation",
+            "check_fix", "check_custom_assistant"]

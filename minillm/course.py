@@ -141,6 +141,12 @@ def _stage_done(d: Path, max_steps: int) -> bool:
         return False
 
 
+def is_trained(run: Run, name: str) -> bool:
+    """Has the stage `name` ("base", "assistant_v1", "assistant") finished in this run?"""
+    cfg = run.preset.pretrain if name == "base" else run.preset.sft
+    return _stage_done(run.path(name), cfg.max_steps)
+
+
 def stage_summary(d: Path) -> dict:
     """seconds, tokens and FLOPs a finished training stage recorded in its checkpoint."""
     cfg = read_config(d)

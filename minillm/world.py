@@ -148,7 +148,10 @@ BIO_PROBE_TEMPLATES = {
     "major": "{name} majored in",
     "employer": "{name} works for",
 }
-# The guideline's answer format: one complete sentence with the full name and the fact, nothing else.
+# The guideline's answer format: one complete sentence that states the fact, nothing else. Its subject is
+# the pronoun (answer_sentence fills {name} with "She"/"He"): the user has just named the person, and a
+# model this small copies a 6-token name it never saw in fine-tuning badly -- a first version of the course
+# that repeated the full name answered about the wrong person more often than not.
 ANSWER_TEMPLATES = {a: p + " {value}." for a, p in BIO_PROBE_TEMPLATES.items()}
 
 QUESTION_TEMPLATES = {
@@ -666,7 +669,7 @@ class World:
             for _ in range(cfg.sft_multi_part):
                 a, b = rng.sample(ATTRIBUTES, 2)
                 convs.append(_conv(multi_part_question(p, a, b, rng), answer_sentence(p, a) + " "
-                                   + answer_sentence(p, b, pronoun=True)))
+                                   + answer_sentence(p, b)))
             for _ in range(cfg.sft_follow_up):
                 convs.append(self._follow_up(rng, p, sft))
         for _ in range(cfg.n_small_talk):
@@ -785,8 +788,8 @@ def _fill(template: str, person: Person, named: list, value: str = "") -> str:
     return _REF.sub(ref, template).replace("{value}", value)
 
 
-def answer_sentence(person: Person, attribute: str, *, pronoun: bool = False) -> str:
-    """The guideline's answer: "Kalin Moravo was born in Tessaly." (pronoun=True: "She was born in Tessaly.")"""
+def answer_sentence(person: Person, attribute: str, *, pronoun: bool = True) -> str:
+    """The guideline's answer: "She was born in Tessaly." (pronoun=False: "Kalin Moravo was born in Tessaly.")"""
     name = person.ref("Subj") if pronoun else person.name
     return ANSWER_TEMPLATES[attribute].format(name=name, value=person.value(attribute))
 

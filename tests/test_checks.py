@@ -218,3 +218,71 @@ def test_check_bpe_merges(capsys):
         checks.check_bpe_merges([(1, 2)], tok)
     with pytest.raises(AssertionError, match="empty"):
         checks.check_bpe_merges([], tok)
+
+
+# ---------------------------------------------------------------- next-token batches, base model, SFT data
+
+def test_next_token_batch_right_and_wrong(capsys):
+    def good(tokens, starts, T):
+        w = torch.stack([tokens[s:s + T + 1] for s in starts])
+        return w[:, :-1], w[:, 1:]
+    checks.check_next_token_batch(good)
+    assert "✓ next-token batches" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="swapped"):
+        checks.check_next_token_batch(lambda t, s, T: good(t, s, T)[::-1])
+    with pytest.raises(AssertionError, match="copy its input"):
+        checks.check_next_token_batch(lambda t, s, T: (good(t, s, T)[0], good(t, s, T)[0]))
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_next_token_batch(lambda t, s, T: (torch.stack([t[i:i + T] for i in s]),
+                                                       torch.stack([t[i + 1:i + T] for i in s])))
+
+
+def test_base_model_thresholds(capsys):
+    checks.check_base_model(0.02, 0.9, chance=0.05, preset="cpu")
+    assert "✓ answer rate 2%" in capsys.readouterr().out
+    checks.check_base_model(0.5, 0.0, chance=0.05, preset="smoke")          # reported, not enforced
+    assert "not enforced" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="answers too often"):
+        checks.check_base_model(0.4, 0.9, chance=0.05, preset="cpu")
+    with pytest.raises(AssertionError, match="too few biographies"):
+        checks.check_base_model(0.0, 0.3, chance=0.05, preset="cpu")
+    with pytest.raises(AssertionError, match="between 0 and 1"):
+        checks.check_base_model(40, 0.9, chance=0.05, preset="cpu")
+
+
+@pytest.fixture(scope="module")
+def chat_tok():
+    from minillm.tokenizer import Tokenizer
+    return Tokenizer.train("Where was Kalin Moravo born? Kalin Moravo was born in Tessaly. " * 20, 256 + 4 + 16)
+
+
+def test_loss_mask_right_answer_and_named_mistakes(chat_tok, capsys):
+    from minillm.chat import render
+    checks.check_loss_mask(lambda conv: render(chat_tok, conv)[1], chat_tok)
+    assert "✓ loss mask" in capsys.readouterr().out
+
+    def mask(conv, *, end=1, user=0, role=0):
+        m = [0]
+        for turn in conv:
+            n = len(chat_tok.encode(turn["content"]))
+            if turn["role"] == "user":
+                m += [role] + [user] * n + [0]
+            else:
+                m += [role] + [1] * n + [end]
+        return m
+
+    with pytest.raises(AssertionError, match="learns to stop"):
+        checks.check_loss_mask(lambda c: mask(c, end=0), chat_tok)
+    with pytest.raises(AssertionError, match="user's words get mask 0"):
+        checks.check_loss_mask(lambda c: mask(c, user=1), chat_tok)
+    with pytest.raises(AssertionError, match="<\\|assistant\\|> gets mask 0"):
+        checks.check_loss_mask(lambda c: mask(c, role=1), chat_tok)
+    with pytest.raises(AssertionError, match="entries"):
+        checks.check_loss_mask(lambda c: [0, 1], chat_tok)
+
+
+def test_heldout_unseen():
+    convs = [[{"role": "user", "content": "Where was Ana Bel born?"}, {"role": "assistant", "content": "Ana Bel was born in X."}]]
+    checks.check_heldout_unseen(convs, ["Kalin Moravo"])
+    with pytest.raises(AssertionError, match="held-out person 'Ana Bel'"):
+        checks.check_heldout_unseen(convs, ["Ana Bel"])

@@ -156,7 +156,7 @@ def test_qa_items_match_the_person(world):
             assert p.split == split == q.split
             assert q.answer == p.value(q.attribute)
             assert q.name in q.question and q.question.endswith("?")
-            assert q.sentence.startswith(q.name) and q.answer in q.sentence
+            assert q.sentence.startswith(p.ref("Subj") + " ") and q.answer in q.sentence
 
 
 def test_bio_probes_end_right_before_the_value(world):
@@ -195,12 +195,14 @@ def test_sft_set_only_mentions_sft_people_and_covers_them(world):
     for p in world.people_in("heldout"):
         assert p.name not in texts
     answers = [m["content"] for c in convs for m in c if m["role"] == "assistant"]
+    # (question, answer) pairs: the answer starts with the asked person's pronoun (the guideline's format)
+    pairs = [(c[i]["content"], c[i + 1]["content"]) for c in convs for i in range(0, len(c) - 1, 2)]
     for p in world.people_in("sft"):
         for a in ATTRIBUTES:
-            sentence = f"{p.name}" + {"birth_date": " was born on ", "birth_city": " was born in ",
-                                      "university": " studied at ", "major": " majored in ",
-                                      "employer": " works for "}[a] + p.value(a) + "."
-            assert sum(sentence in t for t in answers) >= world.config.sft_per_fact
+            sentence = p.ref("Subj") + {"birth_date": " was born on ", "birth_city": " was born in ",
+                                        "university": " studied at ", "major": " majored in ",
+                                        "employer": " works for "}[a] + p.value(a) + "."
+            assert sum(p.name in q and ans == sentence for q, ans in pairs) >= world.config.sft_per_fact
     # the first SFT set leaves out the failure class the iteration lesson fixes
     assert not any(marker in t for t in answers for marker in IDK_MARKERS)
 
@@ -227,7 +229,7 @@ def test_generator_answers_are_the_guidelines_examples():
     kalin = Person("Kalin Moravo", "she", "March 14, 1987", "Tessaly", "Corvane University", "mathematics",
                    "Vantrel Systems", "sft")
     for a, t in ANSWER_TEMPLATES.items():
-        assert t.format(name=kalin.name, value=kalin.value(a)) in guide
+        assert t.format(name=kalin.ref("Subj"), value=kalin.value(a)) in guide
     for _, answer in SMALL_TALK:
         assert answer in guide
     for t in IDK_TEMPLATES:

@@ -1,0 +1,108 @@
+"""The side-by-side widget and its plain-table twin: each model gets its own prompt format and stop
+token, the handler fills both panels, and everything works without a widget frontend."""
+import pytest
+import torch
+
+from minillm import chat as chat_template
+from minillm import widgets
+from minillm.evaluate import base_prompt
+from minillm.model import GPT, GPTConfig
+from minillm.tokenizer import Tokenizer
+
+TEXT = "Where was Kalin Moravo born? Kalin Moravo was born in Tessaly. She works for Vantrel Systems. " * 20
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer.train(TEXT, 256 + 4 + 16)
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
+
+
+class Scripted:
+    """A stand-in model that records its prompt and emits fixed tokens (stopping like GPT.stream)."""
+
+    def __init__(self, tokens):
+        self.tokens, self.prompts = tokens, []
+        self._p = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):
+        return iter([self._p])
+
+    def stream(self, idx, max_new_tokens, *, stop_tokens=(), **kwargs):
+        self.prompts.append((idx[0].tolist(), tuple(stop_tokens)))
+        for t in self.tokens[:max_new_tokens]:
+            yield t
+            if t in stop_tokens:
+                return
+
+
+def test_each_model_gets_its_own_prompt_and_stop_token(tok):
+    hello = tok.encode("Hello")
+    base, assistant = Scripted(hello + [tok.bos_id]), Scripted(hello + [tok.end_id])
+    rows = widgets.compare(["Where was Kalin Moravo born?"], base, assistant, tok)
+    assert base.prompts == [(base_prompt(tok, "Where was Kalin Moravo born?"), (tok.bos_id,))]
+    want = chat_template.prompt_ids(tok, [{"role": "user", "content": "Where was Kalin Moravo born?"}])
+    assert assistant.prompts == [(want, (tok.end_id,))]
+    assert rows == [{"prompt": "Where was Kalin Moravo born?", "base": "Hello", "base_stopped": True,
+                     "assistant": "Hello", "assistant_stopped": True}]
+
+
+def test_stream_reply_reports_a_cut_at_the_length_limit(tok):
+    m = Scripted(tok.encode("Kalin Moravo was born in Tessaly."))
+    steps = list(widgets.stream_reply(m, tok, "Hi", as_chat=True, max_new_tokens=3))
+    assert len(steps) == 3 and steps[-1][1] is False
+    assert steps[-1][0] == tok.decode(tok.encode("Kalin Moravo was born in Tessaly.")[:3])
+    # a model that stops at once gives one empty, stopped reply
+    assert list(widgets.stream_reply(Scripted([tok.end_id]), tok, "Hi", as_chat=True)) == [("", True)]
+
+
+def test_widget_handler_streams_both_answers_into_the_panels(tok, model):
+    pytest.importorskip("ipywidgets")
+    ui = widgets.side_by_side(model, model, tok, max_new_tokens=8)
+    assert ui.widget is not None
+    ui.prompt.value = "Where was Kalin Moravo born?"
+    ui.button.click()                                   # what the frontend does on a click
+    row = ui.history[-1]
+    assert row["prompt"] == "Where was Kalin Moravo born?"
+    assert row["base"] and row["assistant"]             # a random model still writes something
+    for panel, text in zip(ui.panels, (row["base"], row["assistant"])):
+        assert panel.value.startswith("<pre") and ("stopped" in panel.value or "length limit" in panel.value)
+    # the same greedy answers as the non-interactive table
+    table_row = widgets.compare([row["prompt"]], model, model, tok, max_new_tokens=8)[0]
+    assert (table_row["base"], table_row["assistant"]) == (row["base"], row["assistant"])
+    with pytest.raises(ValueError, match="prompt"):
+        ui.ask("   ")
+
+
+def test_without_ipywidgets_the_handler_still_answers(tok, model, monkeypatch, capsys):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_ipywidgets(name, *args, **kwargs):
+        if name == "ipywidgets":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ipywidgets)
+    ui = widgets.side_by_side(model, model, tok, max_new_tokens=6)
+    assert ui.widget is None
+    row = ui.ask("Hello")
+    assert row["base"] and row["assistant"]
+    ui._ipython_display_()
+    assert "ipywidgets is not installed" in capsys.readouterr().out
+
+
+def test_format_table_wraps_and_marks_how_each_reply_ended():
+    rows = [{"prompt": "Where was Kalin Moravo born?", "base": "Does anyone know?\nBump.", "base_stopped": False,
+             "assistant": "Kalin Moravo was born in Tessaly.", "assistant_stopped": True}]
+    table = widgets.format_table(rows, width=20)
+    lines = table.splitlines()
+    assert lines[0].split("|")[0].strip() == "prompt"
+    assert "⏹" in table and "…" in table and "⏎" in table
+    assert all(len(line) <= 3 * 20 + 6 for line in lines)
+    assert widgets.format_table([]) == "(no rows)"
