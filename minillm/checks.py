@@ -546,7 +546,7 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
 
 
 def check_fix(before: dict, after: dict, *, preset: str, min_idk: float = 0.90, tolerance: float = 0.05,
-              max_false_idk: float = 0.05) -> None:
+              max_false_idk: float = 0.10) -> None:
     """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. After:
     "I don't know" to people who don't exist (>= min_idk), and nothing else regressed by more than
     `tolerance` (held-out and sft accuracy, answer rate), and no refusals of real held-out people

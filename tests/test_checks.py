@@ -286,3 +286,99 @@ def test_heldout_unseen():
     checks.check_heldout_unseen(convs, ["Kalin Moravo"])
     with pytest.raises(AssertionError, match="held-out person 'Ana Bel'"):
         checks.check_heldout_unseen(convs, ["Ana Bel"])
+
+
+# ---------------------------------------------------------------- notebooks 06-09: runs, fixes, cost
+
+def _stage(flops, tokens, seconds):
+    return {"flops": flops, "tokens": tokens, "seconds": seconds, "step": 1, "history": []}
+
+
+def test_compute_ratio_right_and_named_mistakes(capsys):
+    pre, sft = _stage(8e12, 1_000_000, 300.0), _stage(1e12, 200_000, 20.0)
+    checks.check_compute_ratio(8.0, pre, sft)
+    assert "✓ pretraining used 8.0x" in capsys.readouterr().out
+    for wrong, message in ((1 / 8, "upside down"), (15.0, "ratio of seconds"), (5.0, "ratio of tokens")):
+        with pytest.raises(AssertionError, match=message):
+            checks.check_compute_ratio(wrong, pre, sft)
+    with pytest.raises(AssertionError, match="should cost more"):
+        checks.check_compute_ratio(0.5, _stage(1e12, 1, 1.0), _stage(2e12, 1, 1.0))
+    with pytest.raises(AssertionError, match="stage_summary"):
+        checks.check_compute_ratio(1.0, {}, sft)
+
+
+def test_six_n_d(capsys):
+    checks.check_six_n_d(6 * 7e9 * 2e12, 7e9, 2e12)
+    assert "8.4e+22" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="forward pass only"):
+        checks.check_six_n_d(2 * 7e9 * 2e12, 7e9, 2e12)
+    with pytest.raises(AssertionError, match="6 FLOPs per parameter"):
+        checks.check_six_n_d(7e9 * 2e12, 7e9, 2e12)
+
+
+def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, sft_acc=0.99, idk=0.0, heldout_responses=None):
+    responses = heldout_responses or ["Kalin Moravo was born in Tessaly."] * 10
+    return {"heldout": {"accuracy": heldout_acc, "answer_rate": answer_rate,
+                        "items": [{"response": r} for r in responses]},
+            "sft": {"accuracy": sft_acc, "answer_rate": 1.0, "items": []},
+            "unknown": {"idk_rate": idk, "items": []}}
+
+
+def test_base_vs_assistant_thresholds_only_outside_smoke(capsys):
+    base = {"answers": {"answer_rate": 0.02, "accuracy": 0.0}, "stored": {"accuracy": 0.9}}
+    checks.check_base_vs_assistant(base, _assistant_eval(), preset="cpu")
+    assert "✓ base answers 2%" in capsys.readouterr().out
+    chatty = {"answers": {"answer_rate": 0.5}}
+    with pytest.raises(AssertionError, match="answers too often"):
+        checks.check_base_vs_assistant(chatty, _assistant_eval(), preset="cpu")
+    with pytest.raises(AssertionError, match="does not end its"):
+        checks.check_base_vs_assistant(base, _assistant_eval(answer_rate=0.5), preset="cpu")
+    with pytest.raises(AssertionError, match="extract"):
+        checks.check_base_vs_assistant(base, _assistant_eval(heldout_acc=0.3), preset="cpu")
+    checks.check_base_vs_assistant(chatty, _assistant_eval(heldout_acc=0.0, answer_rate=0.0), preset="smoke")
+    assert "not enforced" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="evaluate_base"):
+        checks.check_base_vs_assistant({}, _assistant_eval(), preset="smoke")
+
+
+def test_knowledge_augmentation(capsys):
+    checks.check_knowledge_augmentation(0.95, 0.1, 0.9, preset="cpu")
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not be extractable"):
+        checks.check_knowledge_augmentation(0.95, 0.6, 0.9, preset="cpu")
+    with pytest.raises(AssertionError, match="still complete"):
+        checks.check_knowledge_augmentation(0.95, 0.1, 0.3, preset="cpu")
+    with pytest.raises(AssertionError, match="augmented run"):
+        checks.check_knowledge_augmentation(0.5, 0.1, 0.9, preset="cpu")
+    checks.check_knowledge_augmentation(0.0, 0.0, 0.0, preset="smoke")
+    with pytest.raises(AssertionError, match="between 0 and 1"):
+        checks.check_knowledge_augmentation(95, 0.1, 0.9, preset="smoke")
+
+
+def test_fix_measured_against_every_regression(capsys):
+    before = _assistant_eval(idk=0.0)
+    checks.check_fix(before, _assistant_eval(idk=0.97), preset="cpu")
+    assert "held-out accuracy: 95% -> 95%" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="at least 90%"):
+        checks.check_fix(before, _assistant_eval(idk=0.5), preset="cpu")
+    with pytest.raises(AssertionError, match="cost held-out accuracy"):
+        checks.check_fix(before, _assistant_eval(idk=0.97, heldout_acc=0.8), preset="cpu")
+    refusing = _assistant_eval(idk=0.97, heldout_responses=["I don't know who that is."] * 5 + ["x"] * 5)
+    with pytest.raises(AssertionError, match="refuses real people"):
+        checks.check_fix(before, refusing, preset="cpu")
+    checks.check_fix(before, _assistant_eval(idk=0.0, heldout_acc=0.0), preset="smoke")
+    assert "not enforced" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="evaluate_assistant"):
+        checks.check_fix({}, before, preset="smoke")
+
+
+def test_custom_assistant(capsys):
+    checks.check_custom_assistant({"rate": 0.9}, {"rate": 0.0}, preset="cpu")
+    assert "90%" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="your test accept"):
+        checks.check_custom_assistant({"rate": 0.2}, {"rate": 0.0}, preset="cpu")
+    with pytest.raises(AssertionError, match="your test accept"):
+        checks.check_custom_assistant({"rate": 0.6}, {"rate": 0.7}, preset="cpu")
+    checks.check_custom_assistant({"rate": 0.0}, {"rate": 0.0}, preset="smoke")
+    with pytest.raises(AssertionError, match="evaluate_style"):
+        checks.check_custom_assistant({}, {"rate": 0.0}, preset="smoke")
