@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-
-from minillm import evaluate as ev  # noqa: E402
-from minillm.plots import plot_history  # noqa: E402
+from minillm import evaluate as ev
+from minillm.plots import plot_history
 
 # Targets from the course design (the `cpu` preset on 2 cores); (key, comparison, bound, what it shows)
 TARGETS = [
