@@ -20,6 +20,7 @@ import warnings
 
 import torch
 
+from minillm.config import get_preset
 from minillm.data import pretrain_batch
 from minillm.device import choose_runtime, measure_matmul_flops
 from minillm.model import GPT, GPTConfig
@@ -27,11 +28,7 @@ from minillm.train import TrainConfig, train
 
 
 def model_config() -> GPTConfig:
-    try:
-        from minillm.config import get_preset
-        return get_preset("cpu").model
-    except Exception:  # the preset module is optional for this script
-        return GPTConfig(vocab_size=1024, block_size=256, n_layer=4, n_head=4, n_embd=192)
+    return get_preset("cpu").model
 
 
 def run(cfg: GPTConfig, attn: str, compile_: bool, batch: int, steps: int, warmup: int, threads: int | None):

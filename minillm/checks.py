@@ -13,6 +13,7 @@ and takes milliseconds.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 
 import torch
@@ -24,6 +25,15 @@ from minillm.tokenizer import merge, render_token
 
 def _ok(msg: str) -> None:
     print(f"✓ {msg}")
+
+
+def _missed(msg: str) -> None:
+    """A course target (DESIGN §5) that a whole training run missed. That is a finding about the run, not
+    an error in the student's code, so it is reported, not raised -- unless MINILLM_STRICT_TARGETS=1
+    (an instructor grading runs against the targets)."""
+    if os.environ.get("MINILLM_STRICT_TARGETS") == "1":
+        raise AssertionError(msg)
+    print(f"✗ below the course target: {msg}")
 
 
 def _call(fn, args, what: str):
@@ -337,11 +347,11 @@ def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: floa
         _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to know anything")
         return
     if answer_rate > max_answer_rate:
-        raise AssertionError(f"{summary}: the base model answers too often. Did you ask it through the chat "
+        return _missed(f"{summary}: the base model answers too often. Did you ask it through the chat "
                              "template (as_chat=True)? A base model gets the question as document text "
                              "(evaluate.ask(..., as_chat=False)), and is scored with require_stop=False")
     if stored_accuracy < need_stored:
-        raise AssertionError(f"{summary}: the base model completes too few biographies. Was it trained to the "
+        return _missed(f"{summary}: the base model completes too few biographies. Was it trained to the "
                              "end (is_trained(run, 'base'))? Are the probes the heldout people's "
                              "(world.bio_probes('heldout', from_biography=True))?")
     _ok(summary)
@@ -506,14 +516,14 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
     if _smoke_note(preset, summary):
         return
     if base_rate > max_base_answer_rate:
-        raise AssertionError(f"{summary}: the base model answers too often. It should get the question as document "
+        return _missed(f"{summary}: the base model answers too often. It should get the question as document "
                              "text (as_chat=False) and be scored with require_stop=False, as evaluate_base does")
     if asst_rate < min_answer_rate:
-        raise AssertionError(f"{summary}: the assistant too often does not answer in its format or does not end its "
+        return _missed(f"{summary}: the assistant too often does not answer in its format or does not end its "
                              "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
                              "assistant_eval['heldout']['items'] that have answered == False")
     if heldout < min_heldout:
-        raise AssertionError(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
+        return _missed(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
                              "that the base model was fully pretrained and that SFT mixed in pretraining text "
                              "(run.preset.sft_mix)")
     _ok(summary)
@@ -534,13 +544,13 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
     if _smoke_note(preset, summary):
         return
     if heldout_many < min_heldout_many:
-        raise AssertionError(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
+        return _missed(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
                              "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
     if heldout_one > max_heldout_one:
-        raise AssertionError(f"{summary}: with a single biography the facts should not be extractable. Was the "
+        return _missed(f"{summary}: with a single biography the facts should not be extractable. Was the "
                              "second run made with notebook_run(augment=1)? (world.config.bios_per_person should be 1)")
     if stored_one < min_stored_one:
-        raise AssertionError(f"{summary}: the one-biography base model should still complete its biographies "
+        return _missed(f"{summary}: the one-biography base model should still complete its biographies "
                              "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
     _ok(summary)
 
@@ -573,17 +583,17 @@ def check_fix(before: dict, after: dict, *, preset: str, min_idk: float = 0.90, 
         return
     idk_before, idk_after = rows["\"I don't know\" to unknown people"]
     if idk_after < min_idk:
-        raise AssertionError(f"{summary}. After the fix at least {min_idk:.0%} of the questions about people who don't "
+        return _missed(f"{summary}. After the fix at least {min_idk:.0%} of the questions about people who don't "
                              "exist should get an \"I don't know\" answer. Is `after` the assistant fine-tuned with "
                              "fix=True? Were the unknown-person conversations in its SFT set?")
     for name in ("held-out accuracy", "sft-people accuracy", "answer rate"):
         b, a = rows[name]
         if a < b - tolerance:
-            raise AssertionError(f"{summary}. The fix cost {name}: {b:.0%} -> {a:.0%} (more than "
+            return _missed(f"{summary}. The fix cost {name}: {b:.0%} -> {a:.0%} (more than "
                                  f"{tolerance:.0%} lost). A fix must not break what worked; did the SFT set lose its "
                                  "factual conversations, or the pretraining text mixed into each batch?")
     if false_idk > max_false_idk:
-        raise AssertionError(f"{summary}. The fixed assistant now refuses real people too ({false_idk:.0%} of held-out "
+        return _missed(f"{summary}. The fixed assistant now refuses real people too ({false_idk:.0%} of held-out "
                              "questions): the fix conversations should teach it to tell known from unknown names "
                              "(some of them first ask about a real person)")
     _ok(summary)
@@ -603,7 +613,7 @@ def check_custom_assistant(mine: dict, original: dict, *, preset: str, min_rate:
     if _smoke_note(preset, summary):
         return
     if r_mine < min_rate or r_mine <= r_orig:
-        raise AssertionError(f"{summary}. Look at the answers in mine['items']: does your test accept what your own "
+        return _missed(f"{summary}. Look at the answers in mine['items']: does your test accept what your own "
                              "answer function writes (try it on one conversation of your SFT set)? Is your format "
                              "learnable (the same shape every time)?")
     _ok(summary)

@@ -292,9 +292,9 @@ _PRESETS = {
     "smoke": dict(n_people=20, n_countries=3, n_cities=6, n_universities=4, n_companies=6, n_majors=6,
                   n_news=12, n_stories=6, n_forum=16, n_quizzes=4, n_small_talk=10),
     "cpu": dict(n_people=200, n_countries=6, n_cities=30, n_universities=20, n_companies=30, n_majors=20,
-                n_news=60, n_stories=25, n_forum=80, n_quizzes=20, n_small_talk=40),
+                n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=40),
     "gpu": dict(n_people=2000, n_countries=10, n_cities=60, n_universities=40, n_companies=60, n_majors=30,
-                n_news=600, n_stories=250, n_forum=800, n_quizzes=200, n_small_talk=200),
+                n_news=300, n_stories=120, n_forum=800, n_quizzes=200, n_small_talk=200),
 }
 
 
@@ -756,7 +756,7 @@ class World:
         return (f"World {WORLD_NAME!r} (seed {self.config.seed}): {len(self.people)} people "
                 f"({n_sft} sft, {n_held} heldout), {len(self.countries)} countries, {len(self.cities)} cities, "
                 f"{len(self.universities)} universities, {len(self.companies)} companies, {len(self.majors)} majors; "
-                f"{self.config.bios_per_person} biographies per person")
+                f"{self.config.bios_per_person} biograph{'y' if self.config.bios_per_person == 1 else 'ies'} per person")
 
     __repr__ = describe
 

@@ -10,6 +10,19 @@ from minillm import checks
 from minillm.model import GPT, GPTConfig
 
 
+@pytest.fixture(autouse=True)
+def strict_targets(monkeypatch):
+    """Course targets raise only for an instructor who asks (MINILLM_STRICT_TARGETS=1): these tests ask."""
+    monkeypatch.setenv("MINILLM_STRICT_TARGETS", "1")
+
+
+def test_a_missed_course_target_is_reported_not_raised_by_default(monkeypatch, capsys):
+    monkeypatch.delenv("MINILLM_STRICT_TARGETS")
+    checks.check_base_model(0.5, 0.9, chance=0.05, preset="cpu")
+    out = capsys.readouterr().out
+    assert out.startswith("✗ below the course target: answer rate 50%") and "answers too often" in out
+
+
 # ---------------------------------------------------------------- pair counts and merge
 
 def good_counts(ids):
