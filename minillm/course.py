@@ -16,6 +16,7 @@ stage it teaches and gets the earlier ones from the cache with `ensure_*`.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -134,6 +135,18 @@ def corpus_tokens(run: Run, world: World, tok: Tokenizer) -> tuple[torch.Tensor,
 # ----------------------------------------------------------------------------------------------
 # training stages
 
+def _drop_if_stale(run: Run, d: Path, cfg) -> None:
+    """A checkpoint trained with another TrainConfig (a changed preset) cannot be resumed or reused:
+    its learning-rate schedule and step count belong to the old settings. Start that stage over."""
+    try:
+        saved = read_config(d).get("extra", {}).get("train_config")
+    except Exception:
+        return
+    if saved is not None and saved != json.loads(json.dumps(asdict(cfg))):
+        _log(run, f"{d.name}: trained with other settings than the preset's now; training it again")
+        shutil.rmtree(d)
+
+
 def _stage_done(d: Path, max_steps: int) -> bool:
     try:
         return read_config(d).get("step") == max_steps and (d / "history.json").exists()
@@ -161,6 +174,8 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     tok = tok or ensure_tokenizer(run, world)
     d = run.path("base")
     cfg = replace(run.preset.pretrain, seed=run.preset.pretrain.seed + run.seed)
+    cfg = replace(cfg, eval_interval=cfg.eval_interval or max(cfg.max_steps // 5, 1))
+    _drop_if_stale(run, d, cfg)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
     train_tokens, val_tokens = corpus_tokens(run, world, tok)
@@ -177,7 +192,6 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     def eval_fn(m):
         return {"val_loss": ev.document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}
 
-    cfg = replace(cfg, eval_interval=cfg.eval_interval or max(cfg.max_steps // 5, 1))
     train(model, get_batch, cfg, run.runtime, eval_fn=eval_fn, out_dir=d, resume=True, progress=run.progress,
           desc="pretrain", on_log=on_log, tokenizer=tok)
     return model
@@ -207,6 +221,7 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     name = name or ("assistant" if fix else "assistant_v1")
     d = run.path(name)
     cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
+    _drop_if_stale(run, d, cfg)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
     ensure_base(run, world, tok)

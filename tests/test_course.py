@@ -63,3 +63,20 @@ def test_validation_documents_are_not_pretrained_on_and_keep_every_biography(tmp
     assert val_docs and not set(val_docs) & set(train_docs)
     bios = [d.text for d in world.corpus() if d.genre == "biography"]
     assert set(bios) <= set(train_docs)
+
+
+def test_a_stage_trained_with_other_settings_is_trained_again(smoke_run, tmp_path, capsys):
+    import dataclasses
+    import shutil
+
+    from minillm.checkpoint import read_config
+    from minillm.course import ensure_assistant
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    run = make_run("smoke", out, progress=True)
+    run.preset = dataclasses.replace(run.preset, sft=dataclasses.replace(run.preset.sft, learning_rate=5e-4))
+    ensure_assistant(run, fix=False)
+    assert "trained with other settings" in capsys.readouterr().out
+    assert read_config(out / "assistant_v1")["extra"]["train_config"]["learning_rate"] == 5e-4
+    assert read_config(out / "assistant")["extra"]["train_config"]["learning_rate"] != 5e-4  # untouched
