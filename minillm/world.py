@@ -814,7 +814,7 @@ def _small_talk(rng: random.Random, p: Person) -> list[dict]:
     i = rng.randrange(len(SMALL_TALK))
     users, answer = SMALL_TALK[i]
     conv = _conv(rng.choice(users), answer)
-    if i in (0, 1, 2, 4) and rng.random() < 0.3:   # a greeting, then a real question
+    if i in (0, 1, 2, 4) and rng.random() < 0.7:   # a greeting, then a real question (how chats often start)
         a = rng.choice(ATTRIBUTES)
         conv += _conv(rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name), answer_sentence(p, a))
     return conv
