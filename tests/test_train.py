@@ -17,14 +17,7 @@ STREAM = torch.arange(4000) % 32
 STREAM[torch.randint(4000, (200,), generator=torch.Generator().manual_seed(0))] = 7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models train faster on one thread (no thread synchronisation per op), and a busy
-    # machine cannot stall a step waiting for a descheduled second thread.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
