@@ -348,12 +348,12 @@ def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: floa
         return
     if answer_rate > max_answer_rate:
         return _missed(f"{summary}: the base model answers too often. Did you ask it through the chat "
-                             "template (as_chat=True)? A base model gets the question as document text "
-                             "(evaluate.ask(..., as_chat=False)), and is scored with require_stop=False")
+                      "template (as_chat=True)? A base model gets the question as document text "
+                      "(evaluate.ask(..., as_chat=False)), and is scored with require_stop=False")
     if stored_accuracy < need_stored:
         return _missed(f"{summary}: the base model completes too few biographies. Was it trained to the "
-                             "end (is_trained(run, 'base'))? Are the probes the heldout people's "
-                             "(world.bio_probes('heldout', from_biography=True))?")
+                      "end (is_trained(run, 'base'))? Are the probes the heldout people's "
+                      "(world.bio_probes('heldout', from_biography=True))?")
     _ok(summary)
 
 
@@ -517,15 +517,15 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
         return
     if base_rate > max_base_answer_rate:
         return _missed(f"{summary}: the base model answers too often. It should get the question as document "
-                             "text (as_chat=False) and be scored with require_stop=False, as evaluate_base does")
+                      "text (as_chat=False) and be scored with require_stop=False, as evaluate_base does")
     if asst_rate < min_answer_rate:
         return _missed(f"{summary}: the assistant too often does not answer in its format or does not end its "
-                             "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
-                             "assistant_eval['heldout']['items'] that have answered == False")
+                      "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
+                      "assistant_eval['heldout']['items'] that have answered == False")
     if heldout < min_heldout:
         return _missed(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
-                             "that the base model was fully pretrained and that SFT mixed in pretraining text "
-                             "(run.preset.sft_mix)")
+                      "that the base model was fully pretrained and that SFT mixed in pretraining text "
+                      "(run.preset.sft_mix)")
     _ok(summary)
 
 
@@ -545,13 +545,13 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
         return
     if heldout_many < min_heldout_many:
         return _missed(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
-                             "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
+                      "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
     if heldout_one > max_heldout_one:
         return _missed(f"{summary}: with a single biography the facts should not be extractable. Was the "
-                             "second run made with notebook_run(augment=1)? (world.config.bios_per_person should be 1)")
+                      "second run made with notebook_run(augment=1)? (world.config.bios_per_person should be 1)")
     if stored_one < min_stored_one:
         return _missed(f"{summary}: the one-biography base model should still complete its biographies "
-                             "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
+                      "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
     _ok(summary)
 
 
@@ -584,18 +584,18 @@ def check_fix(before: dict, after: dict, *, preset: str, min_idk: float = 0.90, 
     idk_before, idk_after = rows["\"I don't know\" to unknown people"]
     if idk_after < min_idk:
         return _missed(f"{summary}. After the fix at least {min_idk:.0%} of the questions about people who don't "
-                             "exist should get an \"I don't know\" answer. Is `after` the assistant fine-tuned with "
-                             "fix=True? Were the unknown-person conversations in its SFT set?")
+                      "exist should get an \"I don't know\" answer. Is `after` the assistant fine-tuned with "
+                      "fix=True? Were the unknown-person conversations in its SFT set?")
     for name in ("held-out accuracy", "sft-people accuracy", "answer rate"):
         b, a = rows[name]
         if a < b - tolerance:
             return _missed(f"{summary}. The fix cost {name}: {b:.0%} -> {a:.0%} (more than "
-                                 f"{tolerance:.0%} lost). A fix must not break what worked; did the SFT set lose its "
-                                 "factual conversations, or the pretraining text mixed into each batch?")
+                          f"{tolerance:.0%} lost). A fix must not break what worked; did the SFT set lose its "
+                          "factual conversations, or the pretraining text mixed into each batch?")
     if false_idk > max_false_idk:
         return _missed(f"{summary}. The fixed assistant now refuses real people too ({false_idk:.0%} of held-out "
-                             "questions): the fix conversations should teach it to tell known from unknown names "
-                             "(some of them first ask about a real person)")
+                      "questions): the fix conversations should teach it to tell known from unknown names "
+                      "(some of them first ask about a real person)")
     _ok(summary)
 
 
@@ -614,8 +614,8 @@ def check_custom_assistant(mine: dict, original: dict, *, preset: str, min_rate:
         return
     if r_mine < min_rate or r_mine <= r_orig:
         return _missed(f"{summary}. Look at the answers in mine['items']: does your test accept what your own "
-                             "answer function writes (try it on one conversation of your SFT set)? Is your format "
-                             "learnable (the same shape every time)?")
+                      "answer function writes (try it on one conversation of your SFT set)? Is your format "
+                      "learnable (the same shape every time)?")
     _ok(summary)
 
 

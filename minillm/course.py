@@ -205,8 +205,7 @@ def sft_conversations(world: World, *, fix: bool) -> list:
     """The fine-tuning set: the first version, or with the unknown-person fix added."""
     convs = list(world.sft_conversations())
     if fix:
-        d_unknown = max(10, len(world.people_in("sft")))
-        convs += world.unknown_person_conversations(d_unknown)
+        convs += world.unknown_person_conversations(world.default_unknown_count())
     return convs
 
 

@@ -692,6 +692,10 @@ class World:
             turns.append((rng.choice(SMALL_TALK[3][0]), SMALL_TALK[3][1]))
         return [m for u, r in turns for m in ({"role": "user", "content": u}, {"role": "assistant", "content": r})]
 
+    def default_unknown_count(self) -> int:
+        """How many people who don't exist the fix set asks about: one per sft person, at least 10."""
+        return max(10, len(self.people_in("sft")))
+
     def unknown_person_conversations(self, n: int, seed: int = FIX_SEED) -> list[list[dict]]:
         """The fix for the failure class the first SFT set leaves out: questions about people who don't
         exist (fake_people(n, seed)), answered per the guideline. About a fifth first ask about a real sft
@@ -718,7 +722,7 @@ class World:
         fake_people_eval.json (seed EVAL_SEED)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        n_unknown = n_unknown if n_unknown is not None else max(10, len(self.people_in("sft")))
+        n_unknown = n_unknown if n_unknown is not None else self.default_unknown_count()
         world = {"world_name": WORLD_NAME, "config": asdict(self.config), "majors": self.majors,
                  "countries": [asdict(x) for x in self.countries], "cities": [asdict(x) for x in self.cities],
                  "universities": [asdict(x) for x in self.universities],
