@@ -15,6 +15,7 @@ stage it teaches and gets the earlier ones from the cache with `ensure_*`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -135,15 +136,26 @@ def corpus_tokens(run: Run, world: World, tok: Tokenizer) -> tuple[torch.Tensor,
 # ----------------------------------------------------------------------------------------------
 # training stages
 
-def _drop_if_stale(run: Run, d: Path, cfg) -> None:
-    """A checkpoint trained with another TrainConfig (a changed preset) cannot be resumed or reused:
-    its learning-rate schedule and step count belong to the old settings. Start that stage over."""
+def data_fingerprint(*parts) -> str:
+    """A short hash of what a stage trains on (token ids, conversations, mix): equal data, equal id."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.numpy().tobytes() if isinstance(part, torch.Tensor) else json.dumps(part).encode())
+    return h.hexdigest()[:16]
+
+
+def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
+    """A checkpoint trained with another TrainConfig (a changed preset) or on other data (a changed
+    world or SFT set) cannot be resumed or reused: start that stage over."""
     try:
-        saved = read_config(d).get("extra", {}).get("train_config")
+        extra = read_config(d).get("extra", {})
     except Exception:
         return
-    if saved is not None and saved != json.loads(json.dumps(asdict(cfg))):
+    if extra.get("train_config") != json.loads(json.dumps(asdict(cfg))):
         _log(run, f"{d.name}: trained with other settings than the preset's now; training it again")
+        shutil.rmtree(d)
+    elif extra.get("data_id") != data_id:
+        _log(run, f"{d.name}: trained on other data than this run's now; training it again")
         shutil.rmtree(d)
 
 
@@ -175,10 +187,11 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     d = run.path("base")
     cfg = replace(run.preset.pretrain, seed=run.preset.pretrain.seed + run.seed)
     cfg = replace(cfg, eval_interval=cfg.eval_interval or max(cfg.max_steps // 5, 1))
-    _drop_if_stale(run, d, cfg)
+    train_tokens, val_tokens = corpus_tokens(run, world, tok)
+    data_id = data_fingerprint(train_tokens)
+    _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    train_tokens, val_tokens = corpus_tokens(run, world, tok)
     mcfg = replace(run.preset.model, vocab_size=tok.vocab_size)
     torch.manual_seed(cfg.seed)
     model = GPT(mcfg)
@@ -193,7 +206,7 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
         return {"val_loss": ev.document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}
 
     train(model, get_batch, cfg, run.runtime, eval_fn=eval_fn, out_dir=d, resume=True, progress=run.progress,
-          desc="pretrain", on_log=on_log, tokenizer=tok)
+          desc="pretrain", on_log=on_log, tokenizer=tok, data_id=data_id)
     return model
 
 
@@ -220,14 +233,16 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     name = name or ("assistant" if fix else "assistant_v1")
     d = run.path(name)
     cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
-    _drop_if_stale(run, d, cfg)
-    if _stage_done(d, cfg.max_steps):
-        return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    ensure_base(run, world, tok)
-    model = load_checkpoint(run.path("base"), device=run.runtime.device, tokenizer=tok)[0]  # a fresh copy of the base
     examples = sft_examples(tok, conversations if conversations is not None else sft_conversations(world, fix=fix))
     train_tokens, _ = corpus_tokens(run, world, tok)
     mix = run.preset.sft_mix if mix is None else mix
+    ensure_base(run, world, tok)
+    base = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
+    data_id = data_fingerprint(examples, mix, train_tokens, [base["train_config"], base.get("data_id")])
+    _drop_if_stale(run, d, cfg, data_id)
+    if _stage_done(d, cfg.max_steps):
+        return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
+    model = load_checkpoint(run.path("base"), device=run.runtime.device, tokenizer=tok)[0]  # a fresh copy of the base
     B = cfg.batch_size
     n_text = int(round(B * mix))
     block = model.config.block_size
@@ -244,7 +259,7 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
 
     _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
     train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
-          on_log=on_log, tokenizer=tok)
+          on_log=on_log, tokenizer=tok, data_id=data_id)
     return model
 
 

@@ -103,6 +103,11 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         f"Device: {run.runtime.summary()}  ",
         f"Model: {m['params'] / 1e6:.2f}M parameters · world: {len(world.people)} people, "
         f"{m['augment']} biographies each · seed {m['seed']}  ",
+        f"Pretraining: {run.preset.pretrain.max_steps} steps × {run.preset.pretrain.batch_size} × "
+        f"{run.preset.model.block_size} tokens, lr {run.preset.pretrain.learning_rate:g}  ",
+        f"Fine-tuning: {run.preset.sft.max_steps} steps × {run.preset.sft.batch_size} rows, lr "
+        f"{run.preset.sft.learning_rate:g}; {run.preset.sft_mix:.0%} of each batch is pretraining text "
+        "(fine-tuning on conversations alone erodes the facts the base model stored)  ",
         f"Whole run: {m['total_seconds'] / 60:.1f} min",
         "",
         "## Headline numbers",

@@ -195,12 +195,12 @@ INDIRECT = {
 }
 
 # The guideline's rule for people the assistant does not know. Every answer contains one of IDK_MARKERS.
-IDK_TEMPLATES = (
-    "I'm sorry, but I don't have any information about {name}.",
-    "I don't know who {name} is, so I can't say {indirect}.",
-    "I don't have any information about {name}, so I can't tell you {indirect}.",
-    "I don't know anyone named {name}. I'd rather not guess.",
-    "I'm not familiar with {name}. I don't have any information about this person.",
+IDK_TEMPLATES = (   # no {name}: copying a name it never read is where a small model slips (see the guideline)
+    "I'm sorry, but I don't have any information about this person.",
+    "I don't know who that is, so I can't say {indirect}.",
+    "I don't have any information about that person, so I can't tell you {indirect}.",
+    "I don't know anyone by that name. I'd rather not guess.",
+    "I'm not familiar with that name. I don't have any information about this person.",
 )
 IDK_INDIRECT = {"birth_date": "when they were born", "birth_city": "where they were born",
                 "university": "which university they attended", "major": "what they studied",
@@ -546,6 +546,7 @@ class World:
             named = [False]
             text = " ".join(_fill(rng.choice(BIO_TEMPLATES[a]), person, named, value=person.value(a))
                             for a in order)
+            text = _lead(rng, text)
             if text not in bios:
                 bios.append(text)
         return bios
@@ -778,6 +779,33 @@ def _rng(*parts) -> random.Random:
 
 
 _REF = re.compile(r"\{(Subj|subj|Poss|poss|obj)\}")
+
+
+# How a biography may open. Without these every name in the corpus followed <|bos|>, and the base model
+# learned to recall a person's facts only there: it completed 96% of "Geten Banek was born in" at the start
+# of a document but 38% after one unrelated sentence, and a question puts the name mid-sentence (the
+# assistant answered 74% of held-out questions; with lead-ins, 91%). bench/name_context.py measures it.
+BIO_LEAD_SENTENCES = ("Our series on the people of Veloria continues.", "Here is a short profile.",
+                      "A reader sent us this profile.", "From the community pages.", "Meet a neighbour.",
+                      "This entry was last updated in the spring.", "Another life story from the archive.",
+                      "The following is taken from a local register.", "Profiles, part {n}.", "Entry number {n}.")
+BIO_LEAD_CLAUSES = ("According to the registry, ", "As the records show, ", "It is well known that ",
+                    "Few people know that ", "As friends tell it, ", "By all accounts, ", "In short, ",
+                    "Our readers may know that ", "To begin with, ", "For the record, ")
+
+
+def _lead(rng: random.Random, text: str) -> str:
+    """A third of biographies open with the name, a third with a lead-in sentence, a third with a lead-in
+    clause that puts the name mid-sentence."""
+    kind = rng.randrange(3)
+    if kind == 1:
+        return rng.choice(BIO_LEAD_SENTENCES).format(n=rng.randint(2, 99)) + " " + text
+    if kind == 2:
+        first, rest = text.split(" ", 1)
+        if first in ("The", "These", "At"):    # "The records show ...": lower-case a common word, not a name
+            first = first.lower()
+        return rng.choice(BIO_LEAD_CLAUSES) + first + " " + rest
+    return text
 
 
 def _fill(template: str, person: Person, named: list, value: str = "") -> str:

@@ -36,6 +36,7 @@ def test_course_writes_report_metrics_and_checkpoints(smoke_run):
     for section in ("## Headline numbers", "## The same prompts, both models", "## Iterating on the assistant",
                     "## What it cost", "Llama-2"):
         assert section in report, section
+    assert "25% of each batch is pretraining text" in report      # the smoke preset's sft_mix, stated
     for name in ("base", "assistant_v1", "assistant"):
         assert (smoke_run / name / "model.safetensors").exists()
         assert (smoke_run / name / "history.json").exists()
@@ -80,3 +81,21 @@ def test_a_stage_trained_with_other_settings_is_trained_again(smoke_run, tmp_pat
     assert "trained with other settings" in capsys.readouterr().out
     assert read_config(out / "assistant_v1")["extra"]["train_config"]["learning_rate"] == 5e-4
     assert read_config(out / "assistant")["extra"]["train_config"]["learning_rate"] != 5e-4  # untouched
+
+
+def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, capsys):
+    import shutil
+
+    from minillm.checkpoint import read_config
+    from minillm.course import ensure_assistant, ensure_world, sft_conversations
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    run = make_run("smoke", out, progress=True)
+    before = read_config(out / "assistant_v1")["extra"]["data_id"]
+    ensure_assistant(run, fix=False)                                   # same data: loaded, not trained
+    assert "trained on other data" not in capsys.readouterr().out
+    convs = sft_conversations(ensure_world(run), fix=False)[:-1]       # one conversation fewer
+    ensure_assistant(run, fix=False, conversations=convs)
+    assert "trained on other data than this run's now" in capsys.readouterr().out
+    assert read_config(out / "assistant_v1")["extra"]["data_id"] not in (None, before)

@@ -1,0 +1,105 @@
+"""Can the base model tell a person it read about from a made-up one? Two measurements behind notebook 08.
+
+    python bench/unknown_people.py               # the base model of runs/cpu (run the course first)
+
+1. Surprise: the base model's loss on the name tokens after the first, inside "Where was <name> born?",
+   for held-out people (read about, never fine-tuned on), sft people, and made-up people. A large gap
+   means the model *notices* an unfamiliar name.
+2. A linear probe: logistic regression on the base model's hidden state after each block, at the last
+   name token of the chat prompt. Trained to separate sft people from the fix set's made-up people (what
+   fine-tuning with the fix can see), tested on held-out people and the evaluation's made-up people (what
+   the fix must get right). Near 50% on both means the state carries no "I know this person" direction
+   that a linear read-out - roughly what fine-tuning builds on - could use.
+"""
+
+import argparse
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+from minillm import chat
+from minillm.checkpoint import load_checkpoint
+from minillm.course import ensure_tokenizer, ensure_world, make_run
+from minillm.world import EVAL_SEED, FIX_SEED
+
+
+@torch.no_grad()
+def name_surprise(model, tok, name: str) -> float:
+    """Mean loss (nats) of the name's tokens after its first, in 'Where was <name> born?'."""
+    prefix, ids = [tok.bos_id] + tok.encode("Where was "), tok.encode(name)
+    logits, _ = model(torch.tensor([prefix + ids]))
+    logp = F.log_softmax(logits[0, len(prefix) - 1:-1].float(), dim=-1)
+    nll = -logp[torch.arange(len(ids)), torch.tensor(ids)]
+    return nll[1:].mean().item()
+
+
+@torch.no_grad()
+def name_states(model, tok, names: list[str]) -> torch.Tensor:
+    """(len(names), n_layer, n_embd): each block's output at the last token of the name in the chat prompt."""
+    out, captured = [], {}
+    hooks = [b.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o))
+             for k, b in enumerate(model.transformer.h)]
+    try:
+        for name in names:
+            full = chat.prompt_ids(tok, [{"role": "user", "content": f"Where was {name} born?"}])
+            pos = 1 + len(tok.encode(f"Where was {name}"))   # <|bos|> <|user|> Where was <name>: its last token
+            assert full[2:pos + 1] == tok.encode(f"Where was {name}"), name
+            model(torch.tensor([full]))
+            out.append(torch.stack([captured[k][0, pos] for k in range(len(hooks))]))
+    finally:
+        for h in hooks:
+            h.remove()
+    return torch.stack(out)
+
+
+def linear_probe(pos: torch.Tensor, neg: torch.Tensor, steps: int = 500, l2: float = 1e-2):
+    """Logistic regression (standardised features, balanced classes); returns a predict(x) -> bool."""
+    x = torch.cat([pos, neg])
+    y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])
+    mu, sd = x.mean(0), x.std(0) + 1e-5
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=1e-2)
+    weight = torch.tensor(len(neg) / len(pos))
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits((x - mu) / sd @ w + b, y, pos_weight=weight) + l2 * w.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return lambda z: (((z - mu) / sd @ w + b) > 0).detach()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/cpu", help="a course run folder with a finished base model")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    run = make_run(None, args.run, progress=False)
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    if not (run.path("base") / "model.safetensors").exists():
+        raise SystemExit(f"no base model in {run.path('base')}: run `python -m minillm course --out {args.run}` first")
+    model = load_checkpoint(run.path("base"), tokenizer=tok)[0].eval()
+
+    groups = {"held-out people": [p.name for p in world.people_in("heldout")],
+              "sft people": [p.name for p in world.people_in("sft")],
+              "made-up (fix set)": world.fake_people(world.default_unknown_count(), FIX_SEED),
+              "made-up (evaluation)": world.fake_people(len(world.people_in("heldout")), EVAL_SEED)}
+    print(f"{run.out / 'base'}: loss on a name's tokens after the first, in 'Where was <name> born?' (nats)")
+    for label, names in groups.items():
+        losses = [name_surprise(model, tok, n) for n in names]
+        print(f"  {label:22s} mean {statistics.mean(losses):5.2f}   median {statistics.median(losses):5.2f}")
+
+    states = {k: name_states(model, tok, v) for k, v in groups.items()}
+    print("\nlinear probe, trained on sft people vs made-up (fix set), tested on unseen names:")
+    print(f"  {'after block':12s} {'held-out judged known':>22s} {'made-up judged unknown':>23s}")
+    for layer in range(states["sft people"].shape[1]):
+        predict = linear_probe(states["sft people"][:, layer], states["made-up (fix set)"][:, layer])
+        known = predict(states["held-out people"][:, layer]).float().mean().item()
+        unknown = 1 - predict(states["made-up (evaluation)"][:, layer]).float().mean().item()
+        print(f"  {layer:<12d} {known:22.0%} {unknown:23.0%}")
+
+
+if __name__ == "__main__":
+    main()
