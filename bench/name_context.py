@@ -21,8 +21,7 @@ import argparse
 import torch
 
 from minillm import evaluate as ev
-from minillm.checkpoint import load_checkpoint
-from minillm.course import ensure_tokenizer, ensure_world, make_run
+from minillm.course import load_stage, make_run
 from minillm.world import BIO_PROBE_TEMPLATES
 
 CONTEXTS = {  # what comes before the probe sentence, given the question about the same fact
@@ -40,11 +39,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     run = make_run(None, args.run, progress=False)
-    world = ensure_world(run)
-    tok = ensure_tokenizer(run, world)
-    if not (run.path("base") / "model.safetensors").exists():
-        raise SystemExit(f"no base model in {run.path('base')}: run `python -m minillm course --out {args.run}` first")
-    model = load_checkpoint(run.path("base"), tokenizer=tok)[0].eval()
+    model, world, tok = load_stage(run, "base")
 
     items = world.qa_items("heldout")
     rows = []

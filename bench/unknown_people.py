@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from minillm import chat
-from minillm.checkpoint import load_checkpoint
-from minillm.course import ensure_tokenizer, ensure_world, make_run
+from minillm.course import load_stage, make_run
 from minillm.world import EVAL_SEED, FIX_SEED
 
 
@@ -76,11 +75,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     run = make_run(None, args.run, progress=False)
-    world = ensure_world(run)
-    tok = ensure_tokenizer(run, world)
-    if not (run.path("base") / "model.safetensors").exists():
-        raise SystemExit(f"no base model in {run.path('base')}: run `python -m minillm course --out {args.run}` first")
-    model = load_checkpoint(run.path("base"), tokenizer=tok)[0].eval()
+    model, world, tok = load_stage(run, "base")
 
     groups = {"held-out people": [p.name for p in world.people_in("heldout")],
               "sft people": [p.name for p in world.people_in("sft")],

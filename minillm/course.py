@@ -172,6 +172,17 @@ def is_trained(run: Run, name: str) -> bool:
     return _stage_done(run.path(name), cfg.max_steps)
 
 
+def load_stage(run: Run, name: str) -> tuple[GPT, World, Tokenizer]:
+    """A finished stage's model ("base", "assistant_v1", "assistant") in eval mode, with the run's world
+    and tokenizer: for reading a run without training anything (the bench scripts)."""
+    d = run.path(name)
+    if not (d / "model.safetensors").exists():
+        raise FileNotFoundError(f"no {name} model in {d}: run `python -m minillm course --out {run.out}` first")
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0].eval(), world, tok
+
+
 def stage_summary(d: Path) -> dict:
     """seconds, tokens and FLOPs a finished training stage recorded in its checkpoint."""
     cfg = read_config(d)

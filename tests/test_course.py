@@ -99,3 +99,13 @@ def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, cap
     ensure_assistant(run, fix=False, conversations=convs)
     assert "trained on other data than this run's now" in capsys.readouterr().out
     assert read_config(out / "assistant_v1")["extra"]["data_id"] not in (None, before)
+
+
+def test_load_stage_reads_a_finished_run_and_says_what_to_do_otherwise(smoke_run, tmp_path):
+    from minillm.course import load_stage
+
+    model, world, tok = load_stage(make_run("smoke", smoke_run), "assistant")
+    assert not model.training and model.config.vocab_size == tok.vocab_size and world.people
+    with pytest.raises(FileNotFoundError, match="no base model in .*: run `python -m minillm course --out"):
+        load_stage(make_run("smoke", tmp_path / "empty"), "base")
+    assert not (tmp_path / "empty").exists()      # nothing generated for a run that isn't there
