@@ -234,7 +234,7 @@ def sft_conversations(world: World, *, fix: bool) -> list:
 
 
 def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, tok: Tokenizer | None = None,
-                     base: GPT | None = None, mix: float | None = None, name: str | None = None,
+                     mix: float | None = None, name: str | None = None,
                      conversations=None, on_log=None) -> GPT:
     """SFT from the base checkpoint. fix=False: the first SFT set (assistant_v1); fix=True: with the
     unknown-person conversations added (assistant). `mix` overrides the share of pretraining text
@@ -247,13 +247,12 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     examples = sft_examples(tok, conversations if conversations is not None else sft_conversations(world, fix=fix))
     train_tokens, _ = corpus_tokens(run, world, tok)
     mix = run.preset.sft_mix if mix is None else mix
-    ensure_base(run, world, tok)
+    model = ensure_base(run, world, tok)       # a fresh copy of the base (loaded, or trained just now)
     base = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
     data_id = data_fingerprint(examples, mix, train_tokens, [base["train_config"], base.get("data_id")])
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    model = load_checkpoint(run.path("base"), device=run.runtime.device, tokenizer=tok)[0]  # a fresh copy of the base
     B = cfg.batch_size
     n_text = int(round(B * mix))
     block = model.config.block_size
