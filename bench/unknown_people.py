@@ -10,6 +10,11 @@
    fine-tuning with the fix can see), tested on held-out people and the evaluation's made-up people (what
    the fix must get right). Near 50% on both means the state carries no "I know this person" direction
    that a linear read-out - roughly what fine-tuning builds on - could use.
+3. Confidence: the first assistant (assistant_v1) answers "Where was <name> born?" with "She was born
+   in ..."; the probability it gives the first token of the value it picks. A rule "answer only when
+   confident" is the best a model could do with this signal; the script prints how well it separates
+   held-out from made-up people (AUROC) and what held-out accuracy is left when the threshold turns
+   away 90% of made-up people (the fix's target).
 """
 
 import argparse
@@ -20,7 +25,7 @@ import torch.nn.functional as F
 
 from minillm import chat
 from minillm.course import load_stage, make_run
-from minillm.world import EVAL_SEED, FIX_SEED
+from minillm.world import ATTRIBUTES, BIO_PROBE_TEMPLATES, EVAL_SEED, FIX_SEED, QUESTION_TEMPLATES
 
 
 @torch.no_grad()
@@ -69,6 +74,29 @@ def linear_probe(pos: torch.Tensor, neg: torch.Tensor, steps: int = 500, l2: flo
     return lambda z: (((z - mu) / sd @ w + b) > 0).detach()
 
 
+def auroc(pos: list[float], neg: list[float]) -> float:
+    """P(a random pos scores above a random neg), ties count half: 1.0 separates perfectly, 0.5 is chance."""
+    return sum((x > y) + 0.5 * (x == y) for x in pos for y in neg) / (len(pos) * len(neg))
+
+
+@torch.no_grad()
+def answer_confidence(model, tok, question: str, frame: str, max_tokens: int = 12) -> tuple[str, float]:
+    """Greedy value after the guideline's answer frame ("She was born in"): (value text, mean probability
+    of its tokens). The value ends at the first token with a full stop that is not a date's day."""
+    ids = chat.prompt_ids(tok, [{"role": "user", "content": question}]) + tok.encode(frame)
+    out, probs = [], []
+    for _ in range(max_tokens):
+        logits, _ = model(torch.tensor([ids]))
+        p = F.softmax(logits[0, -1].float(), dim=-1)
+        i = int(p.argmax())
+        out.append(i)
+        probs.append(p[i].item())
+        ids.append(i)
+        if "." in tok.decode([i]) and not tok.decode(out).rstrip(".").strip().isdigit():
+            break
+    return tok.decode(out), statistics.mean(probs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/cpu", help="a course run folder with a finished base model")
@@ -81,10 +109,14 @@ def main():
               "sft people": [p.name for p in world.people_in("sft")],
               "made-up (fix set)": world.fake_people(world.default_unknown_count(), FIX_SEED),
               "made-up (evaluation)": world.fake_people(len(world.people_in("heldout")), EVAL_SEED)}
+    surprise = {}
     print(f"{run.out / 'base'}: loss on a name's tokens after the first, in 'Where was <name> born?' (nats)")
     for label, names in groups.items():
         losses = [name_surprise(model, tok, n) for n in names]
         print(f"  {label:22s} mean {statistics.mean(losses):5.2f}   median {statistics.median(losses):5.2f}")
+        surprise[label] = losses
+    print(f"  surprise tells held-out from made-up (evaluation) names with AUROC "
+          f"{auroc(surprise['made-up (evaluation)'], surprise['held-out people']):.3f}")
 
     states = {k: name_states(model, tok, v) for k, v in groups.items()}
     print("\nlinear probe, trained on sft people vs made-up (fix set), tested on unseen names:")
@@ -95,6 +127,32 @@ def main():
         unknown = 1 - predict(states["made-up (evaluation)"][:, layer]).float().mean().item()
         print(f"  {layer:<12d} {known:22.0%} {unknown:23.0%}")
 
+    confidence_rule(load_stage(run, "assistant_v1")[0], world, tok)
+
+
+def confidence_rule(model, world, tok):
+    held = world.people_in("heldout")
+    rows = []   # (is_real, confidence, answered right)
+    for i, p in enumerate(held):
+        a = ATTRIBUTES[i % len(ATTRIBUTES)]
+        q = QUESTION_TEMPLATES[a][i % len(QUESTION_TEMPLATES[a])].format(name=p.name)
+        text, conf = answer_confidence(model, tok, q, BIO_PROBE_TEMPLATES[a].format(name=p.ref("Subj")))
+        rows.append((True, conf, p.value(a) in text))
+    for i, name in enumerate(world.fake_people(len(held), EVAL_SEED)):
+        a = ATTRIBUTES[i % len(ATTRIBUTES)]
+        q = QUESTION_TEMPLATES[a][i % len(QUESTION_TEMPLATES[a])].format(name=name)
+        rows.append((False, answer_confidence(model, tok, q, BIO_PROBE_TEMPLATES[a].format(name="She"))[1], False))
+    real = [c for r, c, _ in rows if r]
+    fake = sorted(c for r, c, _ in rows if not r)
+    threshold = fake[int(0.9 * len(fake))]    # answer only above it: 90% of made-up people turned away
+    kept = sum(ok and c > threshold for r, c, ok in rows if r) / len(real)
+    print(f"\nassistant_v1's confidence in its own answer (mean probability of the value's tokens):")
+    print(f"  held-out median {statistics.median(real):.2f}, made-up median {statistics.median(fake):.2f}, "
+          f"AUROC {auroc(real, fake):.3f}")
+    print(f"  answer only above {threshold:.2f} (turns away 90% of made-up people): held-out accuracy "
+          f"{kept:.1%}, against {sum(ok for r, _, ok in rows if r) / len(real):.1%} answering everyone")
+
 
 if __name__ == "__main__":
     main()
+

@@ -10,3 +10,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A finished `python -m minillm course --preset smoke` run folder, shared by the tests that read one."""
+    from minillm.__main__ import main
+
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["course", "--preset", "smoke", "--out", str(out)]) == 0
+    return out

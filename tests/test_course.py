@@ -15,13 +15,6 @@ RATES = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assista
          "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "smoke"
-    assert main(["course", "--preset", "smoke", "--out", str(out)]) == 0
-    return out
-
-
 def test_course_writes_report_metrics_and_checkpoints(smoke_run):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     for key in METRIC_KEYS:

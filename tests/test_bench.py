@@ -1,0 +1,47 @@
+"""The bench scripts behind notebook 08 and bench/RESULTS.md run on a finished run and print their tables.
+(Their figures mean something only on the cpu preset; here they run on the smoke run.)"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.unknown_people import auroc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(script: str, *args) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_auroc_counts_pairs_ranked_right_and_ties_as_half():
+    assert auroc([2.0, 3.0], [1.0]) == 1.0
+    assert auroc([0.0], [1.0, 2.0]) == 0.0
+    assert auroc([1.0, 3.0], [1.0, 2.0]) == pytest.approx((0.5 + 0 + 1 + 1) / 4)
+
+
+def test_unknown_people_prints_surprise_probe_and_confidence(smoke_run):
+    out = bench("unknown_people.py", "--run", smoke_run)
+    assert "surprise tells held-out from made-up (evaluation) names with AUROC" in out
+    probe_rows = [l for l in out.splitlines() if l.strip()[:1].isdigit() and l.strip().endswith("%")]
+    assert len(probe_rows) == 2                     # one per block of the smoke model
+    assert "answer only above" in out and "turns away 90% of made-up people" in out
+
+
+def test_teach_familiarity_reports_before_and_after(smoke_run):
+    out = bench("teach_familiarity.py", "--run", smoke_run, "--steps", 4, "--repeats", 2)
+    rows = [l.split() for l in out.splitlines() if l.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["0", "4"]
+    assert all(r[-1].endswith("%") for r in rows)
+    assert not list(smoke_run.glob("*familiar*"))   # it only reads the run
+
+
+def test_name_context_and_fix_sweep_run(smoke_run):
+    assert "after the question" in bench("name_context.py", "--run", smoke_run)
+    out = bench("fix_sweep.py", "--run", smoke_run, "--sizes", 3)
+    assert out.splitlines()[-1].split()[0] == "3"
+    assert (smoke_run / "fix_sweep_3" / "model.safetensors").exists()
