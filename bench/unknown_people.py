@@ -25,17 +25,8 @@ import torch.nn.functional as F
 
 from minillm import chat
 from minillm.course import load_stage, make_run
+from minillm.evaluate import auroc, name_surprise
 from minillm.world import ATTRIBUTES, BIO_PROBE_TEMPLATES, EVAL_SEED, FIX_SEED, QUESTION_TEMPLATES
-
-
-@torch.no_grad()
-def name_surprise(model, tok, name: str) -> float:
-    """Mean loss (nats) of the name's tokens after its first, in 'Where was <name> born?'."""
-    prefix, ids = [tok.bos_id] + tok.encode("Where was "), tok.encode(name)
-    logits, _ = model(torch.tensor([prefix + ids]))
-    logp = F.log_softmax(logits[0, len(prefix) - 1:-1].float(), dim=-1)
-    nll = -logp[torch.arange(len(ids)), torch.tensor(ids)]
-    return nll[1:].mean().item()
 
 
 @torch.no_grad()
@@ -72,11 +63,6 @@ def linear_probe(pos: torch.Tensor, neg: torch.Tensor, steps: int = 500, l2: flo
         loss.backward()
         opt.step()
     return lambda z: (((z - mu) / sd @ w + b) > 0).detach()
-
-
-def auroc(pos: list[float], neg: list[float]) -> float:
-    """P(a random pos scores above a random neg), ties count half: 1.0 separates perfectly, 0.5 is chance."""
-    return sum((x > y) + 0.5 * (x == y) for x in pos for y in neg) / (len(pos) * len(neg))
 
 
 @torch.no_grad()

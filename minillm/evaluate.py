@@ -10,7 +10,8 @@ The course's central claims become numbers here:
   ("heldout"): the second number is the one that shows fine-tuning *extracts* stored knowledge.
 * stored knowledge - the base model completes the start of a biography sentence ("Kalin Moravo
   was born in"). High here but low held-out accuracy means: stored, but not extractable.
-* unknown people - share of "I don't know"-style answers about people who do not exist.
+* unknown people - share of "I don't know"-style answers about people who do not exist; and
+  name surprise - how unexpected the base model finds a name, the signal it would need to say so.
 * document loss - how well each model still models the pretraining text (what SFT cost).
 
 All generation is greedy, so every number is reproducible. Questions are batched by prompt
@@ -173,6 +174,32 @@ def unknown_entities(responses: list[Response], markers) -> dict:
     idk = [says_dont_know(r.text, markers) for r in responses]
     return {"n": len(responses), "idk_rate": sum(idk) / max(len(responses), 1),
             "items": [{"question": r.prompt, "response": r.text, "idk": k} for r, k in zip(responses, idk)]}
+
+
+@torch.no_grad()
+def name_surprise(model, tokenizer, name: str, *, before: str = "Where was ", device="cpu") -> float:
+    """Mean loss (nats) of a name's tokens after its first, read after <|bos|> + `before`.
+
+    The first token of any name is a guess; the rest is predictable only for a name the model has read
+    (and memorised). So this is low for people from the pretraining text and high for made-up ones:
+    it measures whether the model *notices* an unfamiliar name, though not whether it can act on it.
+    """
+    prefix, ids = [tokenizer.bos_id] + tokenizer.encode(before), tokenizer.encode(name)
+    if len(ids) < 2:
+        raise ValueError(f"{name!r} is {len(ids)} token(s); name_surprise needs a name of at least 2 tokens")
+    model.eval()
+    logits, _ = model(torch.tensor([prefix + ids], device=device))
+    logp = torch.log_softmax(logits[0, len(prefix) - 1:-1].float(), dim=-1)
+    nll = -logp[torch.arange(len(ids), device=logp.device), torch.tensor(ids, device=logp.device)]
+    return nll[1:].mean().item()
+
+
+def auroc(pos: list[float], neg: list[float]) -> float:
+    """How well a score ranks `pos` above `neg`: the share of (pos, neg) pairs in the right order, ties
+    counting half. 1.0 separates them perfectly, 0.5 is a coin."""
+    if not pos or not neg:
+        raise ValueError(f"auroc needs scores on both sides, got {len(pos)} and {len(neg)}")
+    return sum((x > y) + 0.5 * (x == y) for x in pos for y in neg) / (len(pos) * len(neg))
 
 
 @torch.no_grad()

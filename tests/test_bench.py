@@ -4,10 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from bench.unknown_people import auroc
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,12 +12,6 @@ def bench(script: str, *args) -> str:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def test_auroc_counts_pairs_ranked_right_and_ties_as_half():
-    assert auroc([2.0, 3.0], [1.0]) == 1.0
-    assert auroc([0.0], [1.0, 2.0]) == 0.0
-    assert auroc([1.0, 3.0], [1.0, 2.0]) == pytest.approx((0.5 + 0 + 1 + 1) / 4)
 
 
 def test_unknown_people_prints_surprise_probe_and_confidence(smoke_run):

@@ -93,3 +93,25 @@ def test_document_loss_needs_enough_tokens():
         ev.document_loss(model, torch.arange(8) % 24, block_size=8)
     loss = ev.document_loss(model, torch.arange(100) % 24, block_size=8)
     assert 2.0 < loss < 4.5   # about ln(24) = 3.18 for an untrained model
+
+
+def test_name_surprise_is_the_models_loss_on_the_name_after_its_first_token():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=24, block_size=32, n_layer=1, n_head=2, n_embd=16))
+    tok = FakeTok()
+    prefix, name = [tok.bos_id] + tok.encode("Who is "), tok.encode("Kalin")
+    # the reference: the model's own masked loss, every target ignored (-1) but the name's 2nd..last token
+    x = torch.tensor([prefix + name[:-1]])
+    y = torch.tensor([[-1] * len(prefix) + name[1:]])
+    _, loss = model(x, y)
+    assert ev.name_surprise(model, tok, "Kalin", before="Who is ") == pytest.approx(loss.item(), rel=1e-5)
+    with pytest.raises(ValueError, match=r"'K' is 1 token\(s\); name_surprise needs a name of at least 2 tokens"):
+        ev.name_surprise(model, tok, "K")
+
+
+def test_auroc_counts_pairs_ranked_right_and_ties_as_half():
+    assert ev.auroc([2.0, 3.0], [1.0]) == 1.0
+    assert ev.auroc([0.0], [1.0, 2.0]) == 0.0
+    assert ev.auroc([1.0, 3.0], [1.0, 2.0]) == pytest.approx((0.5 + 0 + 1 + 1) / 4)
+    with pytest.raises(ValueError, match="auroc needs scores on both sides, got 0 and 1"):
+        ev.auroc([], [1.0])
