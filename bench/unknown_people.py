@@ -10,11 +10,11 @@
    fine-tuning with the fix can see), tested on held-out people and the evaluation's made-up people (what
    the fix must get right). Near 50% on both means the state carries no "I know this person" direction
    that a linear read-out - roughly what fine-tuning builds on - could use.
-3. Confidence: the first assistant (assistant_v1) answers "Where was <name> born?" with "She was born
-   in ..."; the probability it gives the first token of the value it picks. A rule "answer only when
-   confident" is the best a model could do with this signal; the script prints how well it separates
-   held-out from made-up people (AUROC) and what held-out accuracy is left when the threshold turns
-   away 90% of made-up people (the fix's target).
+3. Confidence: the first assistant (assistant_v1) answers one question per held-out and made-up person
+   with the guideline's sentence ("She was born in ..."); its confidence is the mean probability of the
+   value's tokens (greedy). "Answer only when confident" is the best a model could do with this signal:
+   the script prints how well it separates held-out from made-up people (AUROC), and the held-out
+   accuracy left when the threshold turns away 90% of made-up people (the fix's target).
 """
 
 import argparse
@@ -141,4 +141,3 @@ def confidence_rule(model, world, tok):
 
 if __name__ == "__main__":
     main()
-
