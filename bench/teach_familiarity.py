@@ -2,6 +2,7 @@
 
     python bench/teach_familiarity.py              # the base model of runs/cpu (run the course first), ~3 min
     python bench/teach_familiarity.py --steps 800
+    python bench/teach_familiarity.py --everyone --finetune   # ~6 min: does the list help the fix?
 
 The most direct teacher there is: continue pretraining the base model on its corpus, with half of every
 batch forum posts that ask "Has anyone here heard of <name>?" and answer "Yes, ..." for real people and
@@ -13,18 +14,26 @@ steps it prints, with the prompt "Has anyone here heard of <name>?\\nReply:", ho
     real people not in posts   read about in biographies only: "Yes" here needs familiarity itself
     made-up people (new)       never seen anywhere: "No" here needs it too
 
+With --everyone the posts name every real person (so the model can learn the whole list), and with
+--finetune the new base is then fine-tuned on the first SFT set and on the set with the fix, with the
+preset's settings, and evaluated as notebook 08 does: does knowing the list in the forum's words make
+the fix work in a chat?
+
 Nothing is saved; runs/cpu/base is only read.
 """
 
 import argparse
+import copy
 import random
 
 import torch
 
-from minillm.course import corpus_tokens, load_stage, make_run, token_stream
+from minillm import evaluate as ev
+from minillm.course import (corpus_tokens, evaluate_assistant, load_stage, make_run, sft_batches, sft_conversations,
+                            sft_examples, token_stream)
 from minillm.data import pretrain_batch
 from minillm.train import TrainConfig, train
-from minillm.world import EVAL_SEED
+from minillm.world import EVAL_SEED, IDK_MARKERS
 
 TRAIN_FAKES_SEED = 7   # made-up names for the posts; EVAL_SEED's names are the test (checked disjoint below)
 QUESTIONS = ("Has anyone here heard of {name}?", "Does anyone know {name}?", "Who is {name}?")
@@ -55,13 +64,16 @@ def main():
     ap.add_argument("--run", default="runs/cpu", help="a course run folder with a finished base model")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--repeats", type=int, default=6, help="posts per real name in the posts")
+    ap.add_argument("--everyone", action="store_true", help="posts about every real person, none held back")
+    ap.add_argument("--finetune", action="store_true", help="then fine-tune without and with the fix, and evaluate")
     args = ap.parse_args()
     run = make_run(None, args.run, progress=False)
     model, world, tok = load_stage(run, "base")
     held = world.people_in("heldout")
-    in_posts = [p.name for p in world.people_in("sft")] + [p.name for p in held[: len(held) // 2]]
-    not_in_posts = [p.name for p in held[len(held) // 2:]]
-    test_fakes = world.fake_people(len(not_in_posts), EVAL_SEED)
+    kept_out = [] if args.everyone else held[len(held) // 2:]
+    in_posts = [p.name for p in world.people_in("sft")] + [p.name for p in held if p not in kept_out]
+    not_in_posts = [p.name for p in kept_out]
+    test_fakes = world.fake_people(len(held) // 2, EVAL_SEED)
     rng = random.Random(0)
     posts = [post(rng, n, True) for _ in range(args.repeats) for n in in_posts]
     fakes = world.fake_people(len(posts), TRAIN_FAKES_SEED)
@@ -84,8 +96,9 @@ def main():
           f"{'made-up (new): No':>18s}")
 
     def report(step, loss):
+        held_back = f"{says_yes(model, tok, not_in_posts):24.0%}" if not_in_posts else f"{'-':>24s}"
         print(f"  {step:5d} {loss:6.3f} {says_yes(model, tok, in_posts[:100]):20.0%} "
-              f"{says_yes(model, tok, not_in_posts):24.0%} {1 - says_yes(model, tok, test_fakes):18.0%}", flush=True)
+              f"{held_back} {1 - says_yes(model, tok, test_fakes):18.0%}", flush=True)
 
     report(0, float("nan"))
 
@@ -95,6 +108,25 @@ def main():
 
     cfg = TrainConfig(max_steps=args.steps, batch_size=16, learning_rate=1e-3, log_interval=50)
     train(model, get_batch, cfg, run.runtime, progress=False, on_log=on_log)
+    if args.finetune:
+        finetune_and_evaluate(run, model, world, tok, corpus)
+
+
+def finetune_and_evaluate(run, base, world, tok, corpus):
+    stored = ev.stored_knowledge(base.eval(), tok, world.bio_probes("heldout"), device=run.runtime.device)
+    print(f"\nthe new base completes {stored['accuracy']:.1%} of held-out biography sentences; fine-tuned from it:")
+    print(f"  {'SFT set':14s} {'held-out right':>15s} {'answers':>8s} {'I dont know (made-up)':>22s} {'held-out refused':>17s}")
+    cfg = run.preset.sft
+    for fix in (False, True):
+        model = copy.deepcopy(base).train()
+        examples = sft_examples(tok, sft_conversations(world, fix=fix))
+        train(model, sft_batches(examples, corpus, cfg, run.preset.sft_mix, model.config.block_size), cfg,
+              run.runtime, progress=False)
+        r = evaluate_assistant(run, model.eval(), world, tok)
+        items = r["heldout"]["items"]
+        refused = sum(ev.says_dont_know(it["response"], IDK_MARKERS) for it in items) / len(items)
+        print(f"  {'with the fix' if fix else 'first set':14s} {r['heldout']['accuracy']:15.1%} "
+              f"{r['heldout']['answer_rate']:8.1%} {r['unknown']['idk_rate']:22.1%} {refused:17.1%}", flush=True)
 
 
 if __name__ == "__main__":

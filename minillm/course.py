@@ -32,7 +32,7 @@ from minillm.data import pretrain_batch, sft_batch
 from minillm.device import Runtime, choose_runtime
 from minillm.model import GPT
 from minillm.tokenizer import Tokenizer
-from minillm.train import train
+from minillm.train import TrainConfig, train
 from minillm.world import ATTRIBUTES, EVAL_SEED, IDK_MARKERS, QUESTION_TEMPLATES, World, world_config
 
 VAL_EVERY = 20   # every 20th non-biography document is held out for the document loss
@@ -233,6 +233,24 @@ def sft_conversations(world: World, *, fix: bool) -> list:
     return convs
 
 
+def sft_batches(examples, train_tokens: torch.Tensor, cfg: TrainConfig, mix: float, block_size: int):
+    """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
+    the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
+    replaying the documents keeps them. Batch i depends only on cfg.seed and i (exact resume)."""
+    B = cfg.batch_size
+    n_text = int(round(B * mix))
+
+    def get_batch(i):
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
+        x, y = sft_batch(examples, B - n_text, block_size, g)
+        if n_text == 0:
+            return x, y
+        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
+        return torch.cat([x, xt]), torch.cat([y, yt])
+
+    return get_batch
+
+
 def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, tok: Tokenizer | None = None,
                      mix: float | None = None, name: str | None = None,
                      conversations=None, on_log=None) -> GPT:
@@ -253,20 +271,7 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    B = cfg.batch_size
-    n_text = int(round(B * mix))
-    block = model.config.block_size
-
-    def get_batch(i):
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
-        x, y = sft_batch(examples, B - n_text, block, g)
-        if n_text == 0:
-            return x, y
-        # Pretraining text in the same batch, cut to the conversations' length: SFT alone erodes
-        # stored facts (the model drifts towards the SFT people), replaying the documents keeps them.
-        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
-        return torch.cat([x, xt]), torch.cat([y, yt])
-
+    get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size)
     _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
     train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
           on_log=on_log, tokenizer=tok, data_id=data_id)

@@ -37,3 +37,11 @@ def test_name_context_and_fix_sweep_run(smoke_run):
     out = bench("fix_sweep.py", "--run", smoke_run, "--sizes", 3)
     assert out.splitlines()[-1].split()[0] == "3"
     assert (smoke_run / "fix_sweep_3" / "model.safetensors").exists()
+
+
+def test_teach_familiarity_then_finetune_prints_both_assistants(smoke_run):
+    out = bench("teach_familiarity.py", "--run", smoke_run, "--steps", 2, "--repeats", 1, "--everyone", "--finetune")
+    lines = out.splitlines()
+    assert "fine-tuned from it:" in out
+    assert lines[-2].split()[:2] == ["first", "set"] and lines[-1].split()[:3] == ["with", "the", "fix"]
+    assert all(v.endswith("%") for v in lines[-1].split()[3:])

@@ -91,3 +91,19 @@ def test_sft_deterministic_and_errors():
         sft_batch([([1], [1])], 1, 8, gen())
     with pytest.raises(ValueError, match="no examples"):
         sft_batch([], 1, 8, gen())
+
+
+def test_sft_batches_mixes_conversations_and_text_in_the_stated_share():
+    from minillm.course import sft_batches
+    from minillm.train import TrainConfig
+
+    examples = [([0, 1, 2, 3, 4], [0, 0, 1, 1, 1])]          # a user token, then the assistant's three
+    text = torch.arange(10, 100)
+    get_batch = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=4), 0.5, block_size=16)
+    x, y = get_batch(3)
+    assert x.tolist()[:2] == [[0, 1, 2, 3]] * 2 and y.tolist()[:2] == [[-1, 2, 3, 4]] * 2
+    assert (y[2:] == x[2:] + 1).all() and (x[2:] >= 10).all()   # plain text windows, every token a target
+    x2, y2 = get_batch(3)
+    assert torch.equal(x, x2) and torch.equal(y, y2)            # batch i is a pure function of (seed, i)
+    x0, y0 = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=4), 0.0, block_size=16)(3)
+    assert x0.tolist() == [[0, 1, 2, 3]] * 4 and (y0[:, 0] == -1).all()
