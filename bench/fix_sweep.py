@@ -10,9 +10,7 @@ and reused when run again.
 
 import argparse
 
-from minillm import evaluate as ev
 from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, evaluate_assistant, make_run, sft_conversations
-from minillm.world import IDK_MARKERS
 
 
 def main():
@@ -31,9 +29,7 @@ def main():
         model = ensure_assistant(run, name=f"fix_sweep_{k}", conversations=first + world.unknown_person_conversations(k),
                                  world=world, tok=tok)
         r = evaluate_assistant(run, model, world, tok)
-        items = r["heldout"]["items"]
-        refused = sum(ev.says_dont_know(it["response"], IDK_MARKERS) for it in items) / len(items)
-        print(f"  {k:5d} {r['unknown']['idk_rate']:22.1%} {r['heldout']['accuracy']:15.1%} {refused:17.1%} "
+        print(f"  {k:5d} {r['unknown']['idk_rate']:22.1%} {r['heldout']['accuracy']:15.1%} {r['heldout']['refused']:17.1%} "
               f"{r['sft']['accuracy']:10.1%}", flush=True)
 
 

@@ -33,7 +33,7 @@ from minillm.course import (corpus_tokens, evaluate_assistant, load_stage, make_
                             sft_examples, token_stream)
 from minillm.data import pretrain_batch
 from minillm.train import TrainConfig, train
-from minillm.world import EVAL_SEED, IDK_MARKERS
+from minillm.world import EVAL_SEED
 
 TRAIN_FAKES_SEED = 7   # made-up names for the posts; EVAL_SEED's names are the test (checked disjoint below)
 QUESTIONS = ("Has anyone here heard of {name}?", "Does anyone know {name}?", "Who is {name}?")
@@ -123,10 +123,8 @@ def finetune_and_evaluate(run, base, world, tok, corpus):
         train(model, sft_batches(examples, corpus, cfg, run.preset.sft_mix, model.config.block_size), cfg,
               run.runtime, progress=False)
         r = evaluate_assistant(run, model.eval(), world, tok)
-        items = r["heldout"]["items"]
-        refused = sum(ev.says_dont_know(it["response"], IDK_MARKERS) for it in items) / len(items)
         print(f"  {'with the fix' if fix else 'first set':14s} {r['heldout']['accuracy']:15.1%} "
-              f"{r['heldout']['answer_rate']:8.1%} {r['unknown']['idk_rate']:22.1%} {refused:17.1%}", flush=True)
+              f"{r['heldout']['answer_rate']:8.1%} {r['unknown']['idk_rate']:22.1%} {r['heldout']['refused']:17.1%}", flush=True)
 
 
 if __name__ == "__main__":

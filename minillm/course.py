@@ -299,6 +299,8 @@ def evaluate_assistant(run: Run, model: GPT, world: World, tok: Tokenizer) -> di
         items = world.qa_items(split)
         responses = ev.ask(model, tok, [it.question for it in items], as_chat=True, max_new_tokens=max_new, device=dev)
         out[split] = ev.score_answers(responses, items, values, require_stop=True)
+        # real people answered "I don't know": what a fix that teaches refusing everybody would show
+        out[split]["refused"] = sum(ev.says_dont_know(r.text, IDK_MARKERS) for r in responses) / max(len(responses), 1)
     unknown = ev.ask(model, tok, unknown_questions(world, max(20, len(world.people_in("heldout")))),
                      as_chat=True, max_new_tokens=max_new, device=dev)
     out["unknown"] = ev.unknown_entities(unknown, IDK_MARKERS)
@@ -348,6 +350,8 @@ def run_course(run: Run) -> dict:
         "base_stored_accuracy": base_eval["stored"]["accuracy"],
         "unknown_entity_idk_rate_before_fix": v1_eval["unknown"]["idk_rate"],
         "unknown_entity_idk_rate": final_eval["unknown"]["idk_rate"],
+        "heldout_refused_rate_before_fix": v1_eval["heldout"]["refused"],
+        "heldout_refused_rate": final_eval["heldout"]["refused"],
         "base_doc_loss": ev.document_loss(base, val_tokens, block_size=T, device=dev),
         "assistant_doc_loss": ev.document_loss(assistant, val_tokens, block_size=T, device=dev),
         "pretrain_flops": pre["flops"], "sft_flops": sft["flops"],

@@ -144,6 +144,7 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "|---|---|---|",
         f"| \"I don't know\" to people who don't exist | {_pct(m['unknown_entity_idk_rate_before_fix'])} | {_pct(m['unknown_entity_idk_rate'])} |",
         f"| held-out accuracy | {_pct(m['heldout_accuracy_before_fix'])} | {_pct(m['heldout_accuracy'])} |",
+        f"| real held-out people answered \"I don't know\" | {_pct(m['heldout_refused_rate_before_fix'])} | {_pct(m['heldout_refused_rate'])} |",
         f"| SFT time | {m['sft_v1_seconds']:.0f} s | {m['sft_seconds']:.0f} s |",
         "",
         "## What it cost",

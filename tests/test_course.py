@@ -10,9 +10,11 @@ from minillm.course import make_run, split_documents, ensure_world
 METRIC_KEYS = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
                "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate",
                "base_doc_loss", "assistant_doc_loss", "pretrain_flops", "sft_flops", "pretrain_seconds",
-               "sft_seconds", "total_seconds", "preset", "augment"]
+               "sft_seconds", "total_seconds", "preset", "augment", "heldout_refused_rate_before_fix",
+               "heldout_refused_rate"]
 RATES = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
-         "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate"]
+         "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate",
+         "heldout_refused_rate_before_fix", "heldout_refused_rate"]
 
 
 def test_course_writes_report_metrics_and_checkpoints(smoke_run):
