@@ -23,10 +23,16 @@ put it there ourselves (`prompt_ids`), so the model never has to predict it.
 User text is encoded with `tokenizer.encode`, which treats "<|end|>" typed by a user as plain text.
 If it did not, a user could close their own turn and write the assistant's reply for it (a template
 injection); the tests check that such text produces no special ids at all.
+
+At inference time `prompt_and_stops` builds what a model reads -- the chat template for the assistant,
+`base_prompt` (a document) for the base model -- and the tokens that end its reply. A conversation that
+outgrows the context loses its oldest whole turns; a turn cut in half would make the model answer a
+question nobody asked.
 """
 from __future__ import annotations
 
 import html as _html
+from dataclasses import dataclass
 
 ROLES = ("user", "assistant")
 
@@ -65,6 +71,63 @@ def prompt_ids(tokenizer, conversation) -> list[int]:
         raise ValueError("prompt_ids needs a conversation that ends with a user turn (the question to answer)")
     ids, _ = render(tokenizer, conversation)
     return ids + [tokenizer.assistant_id]
+
+
+def base_prompt(tokenizer, question: str) -> list[int]:
+    """A question as document text: <|bos|> question newline (the base model knows no chat tokens)."""
+    return [tokenizer.bos_id] + tokenizer.encode(question + "\n")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    ids: list[int]             # what the model reads
+    stops: tuple[int, ...]     # any of these ends the reply; it is never shown as text
+    dropped_turns: int = 0     # how many of the oldest turns did not fit the context
+    max_new_tokens: int = 0    # the reply's length limit, after reply_room
+
+
+def reply_room(block_size: int, max_new_tokens: int) -> int:
+    """max_new_tokens, or half the context when it would leave no room at all for the prompt."""
+    return block_size // 2 if max_new_tokens >= block_size else max_new_tokens
+
+
+def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None = None,
+                     max_new_tokens: int = 0) -> Prompt:
+    """A str or a conversation (ending with the user's turn) -> the Prompt one model reads.
+
+    Both formats stop at every special token: the assistant's turn ends at <|end|>, and a <|user|>,
+    <|assistant|> or <|bos|> means it ran on past its turn; the base model's documents are separated
+    by <|bos|> and it never learned the chat tokens. With block_size, the prompt plus the reply must
+    fit the context: the oldest whole turns are dropped (the <|bos|> and the newest user turn always
+    stay), and a newest message that alone does not fit is a ValueError.
+    """
+    stops = tuple(sorted(tokenizer.special_tokens.values()))
+    if not as_chat:   # a document sampler has no conversation: it reads the last message
+        text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+        turns, ids = [], base_prompt(tokenizer, text)
+        overhead = 1                                        # <|bos|>
+    else:
+        turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        ids = prompt_ids(tokenizer, turns)
+        overhead = 4                                        # <|bos|> <|user|> ... <|end|> <|assistant|>
+    if block_size is None:
+        return Prompt(ids, stops, 0, max_new_tokens)
+    max_new_tokens = reply_room(block_size, max_new_tokens)
+    budget = block_size - max_new_tokens
+    # A turn costs its content plus <|role|> and <|end|>; render is a plain concatenation of turns.
+    sizes = [len(tokenizer.encode(t["content"])) + 2 for t in turns]
+    total, start = len(ids), 0
+    while total > budget and start < len(turns) - 1:
+        start += 1                                          # drop one more of the oldest turns
+        total -= sizes[start - 1]
+        while start < len(turns) - 1 and turns[start]["role"] != "user":
+            start += 1                                      # ... and the rest of its exchange
+            total -= sizes[start - 1]
+    if total > budget:
+        raise ValueError(f"your message is {total - overhead} tokens; this model reads at most "
+                         f"{max(budget - overhead, 0)}: shorten it")
+    ids = prompt_ids(tokenizer, turns[start:]) if start else ids
+    return Prompt(ids, stops, start, max_new_tokens)
 
 
 def show_mask(tokenizer, ids, mask, *, html: bool = False) -> str:

@@ -107,9 +107,7 @@ def generate_texts(model, tokenizer, prompts: list[list[int]], *, stop_tokens, m
     return out
 
 
-def base_prompt(tokenizer, question: str) -> list[int]:
-    """A question as document text: <|bos|> question newline (the base model knows no chat tokens)."""
-    return [tokenizer.bos_id] + tokenizer.encode(question + "\n")
+from minillm.chat import base_prompt  # noqa: F401
 
 
 def ask(model, tokenizer, questions: list[str], *, as_chat: bool, max_new_tokens: int = 48,

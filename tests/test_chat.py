@@ -1,7 +1,11 @@
-"""Tests for minillm.chat: the template layout, the loss mask token by token, and template injection."""
+"""Tests for minillm.chat: the template layout, the loss mask token by token, template injection, and the
+prompts models read at inference time (stop tokens, whole turns dropped to fit the context)."""
+import re
+
 import pytest
 
-from minillm.chat import prompt_ids, render, show_mask
+from minillm import evaluate
+from minillm.chat import base_prompt, prompt_and_stops, prompt_ids, render, show_mask
 from minillm.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 TEXT = ("Mount Aro is the tallest mountain in Veldra. It is 3,120 metres high. Who was born in Veldra? "
@@ -97,3 +101,60 @@ def test_show_mask(tok):
 
 def test_specials_are_the_tokenizers_last_ids(tok):
     assert [tok.special_tokens[s] for s in SPECIAL_TOKENS] == list(range(tok.vocab_size - 4, tok.vocab_size))
+
+
+# ---------------------------------------------------------------------------------------- inference prompts
+
+LONG = CONVERSATION + [{"role": "user", "content": "And how tall is Mount Aro?"},
+                       {"role": "assistant", "content": "3,120 metres."},
+                       {"role": "user", "content": "Who was born in Veldra in 1931?"}]
+
+
+def test_both_formats_stop_at_every_special_token(tok):
+    specials = set(tok.special_tokens.values())
+    assert specials == {tok.bos_id, tok.user_id, tok.assistant_id, tok.end_id}
+    chat = prompt_and_stops(tok, "Who was born in Veldra?", as_chat=True)
+    assert chat.ids == prompt_ids(tok, [{"role": "user", "content": "Who was born in Veldra?"}])
+    assert set(chat.stops) == specials and chat.dropped_turns == 0
+    q = "Who was born in Veldra?"
+    base = prompt_and_stops(tok, q, as_chat=False)
+    assert base.ids == base_prompt(tok, q) == [tok.bos_id] + tok.encode(q + "\n")
+    assert set(base.stops) == specials
+    # the base model reads only the last message of a conversation
+    assert prompt_and_stops(tok, LONG, as_chat=False).ids == base_prompt(tok, LONG[-1]["content"])
+    assert evaluate.base_prompt is base_prompt   # the old home still works
+
+
+def test_prompt_and_stops_drops_the_oldest_whole_turns(tok):
+    full = len(prompt_ids(tok, LONG))
+    p = prompt_and_stops(tok, LONG, as_chat=True, block_size=full + 10, max_new_tokens=10)
+    assert (p.ids, p.dropped_turns, p.max_new_tokens) == (prompt_ids(tok, LONG), 0, 10)
+    # one token too few: the oldest exchange (user + assistant) goes, exactly as render writes the rest
+    p = prompt_and_stops(tok, LONG, as_chat=True, block_size=full + 9, max_new_tokens=10)
+    assert p.dropped_turns == 2
+    assert p.ids == [tok.bos_id] + render(tok, LONG[2:])[0][1:] + [tok.assistant_id]
+    # every budget keeps whole exchanges: the longest suffix that starts with a user turn and fits
+    newest = len(prompt_ids(tok, LONG[-1:]))
+    for budget in range(newest, full + 1):
+        p = prompt_and_stops(tok, LONG, as_chat=True, block_size=budget + 8, max_new_tokens=8)
+        k = min(k for k in (0, 2, 4, 6) if len(prompt_ids(tok, LONG[k:])) <= budget)
+        assert p.dropped_turns == k and p.ids == prompt_ids(tok, LONG[k:]) and len(p.ids) <= budget
+        assert p.ids[:2] == [tok.bos_id, tok.user_id] and p.ids[-1] == tok.assistant_id
+
+
+def test_a_message_that_alone_does_not_fit_is_a_clear_error(tok):
+    n = len(tok.encode(LONG[-1]["content"]))
+    budget = len(prompt_ids(tok, LONG[-1:])) - 1            # 4 template tokens + the message, minus one
+    want = f"your message is {n} tokens; this model reads at most {n - 1}: shorten it"
+    for conversation in (LONG, LONG[-1:]):
+        with pytest.raises(ValueError, match=re.escape(want)):
+            prompt_and_stops(tok, conversation, as_chat=True, block_size=budget + 16, max_new_tokens=16)
+    question = "Who was born in Veldra?"
+    n = len(tok.encode(question + "\n"))
+    with pytest.raises(ValueError, match=re.escape(f"your message is {n} tokens; this model reads at most 3:")):
+        prompt_and_stops(tok, question, as_chat=False, block_size=20, max_new_tokens=16)
+
+
+def test_a_reply_longer_than_the_context_is_clamped_to_half_of_it(tok):
+    for asked, got in ((10, 10), (48, 48), (64, 32), (500, 32)):
+        assert prompt_and_stops(tok, "Hi", as_chat=True, block_size=64, max_new_tokens=asked).max_new_tokens == got

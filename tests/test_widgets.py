@@ -1,11 +1,15 @@
 """The side-by-side widget and its plain-table twin: each model gets its own prompt format and stop
-token, the handler fills both panels, and everything works without a widget frontend."""
+tokens, no special token is ever shown, a long conversation fits the context, the handler fills both
+panels, and everything works without a widget frontend."""
+import io
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from minillm import chat as chat_template
 from minillm import widgets
-from minillm.evaluate import base_prompt
+from minillm.chat import base_prompt
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import Tokenizer
 
@@ -45,9 +49,11 @@ def test_each_model_gets_its_own_prompt_and_stop_token(tok):
     hello = tok.encode("Hello")
     base, assistant = Scripted(hello + [tok.bos_id]), Scripted(hello + [tok.end_id])
     rows = widgets.compare(["Where was Kalin Moravo born?"], base, assistant, tok)
-    assert base.prompts == [(base_prompt(tok, "Where was Kalin Moravo born?"), (tok.bos_id,))]
+    specials = tuple(sorted(tok.special_tokens.values()))
+    assert base.prompts == [(base_prompt(tok, "Where was Kalin Moravo born?"), specials)]
     want = chat_template.prompt_ids(tok, [{"role": "user", "content": "Where was Kalin Moravo born?"}])
-    assert assistant.prompts == [(want, (tok.end_id,))]
+    assert assistant.prompts == [(want, specials)]
+    assert widgets.prompt_for(tok, "Where was Kalin Moravo born?", as_chat=True) == (want, specials)
     assert rows == [{"prompt": "Where was Kalin Moravo born?", "base": "Hello", "base_stopped": True,
                      "assistant": "Hello", "assistant_stopped": True}]
 
@@ -59,6 +65,54 @@ def test_stream_reply_reports_a_cut_at_the_length_limit(tok):
     assert steps[-1][0] == tok.decode(tok.encode("Kalin Moravo was born in Tessaly.")[:3])
     # a model that stops at once gives one empty, stopped reply
     assert list(widgets.stream_reply(Scripted([tok.end_id]), tok, "Hi", as_chat=True)) == [("", True)]
+
+
+@pytest.mark.parametrize("as_chat", [True, False])
+@pytest.mark.parametrize("special", ["<|bos|>", "<|user|>", "<|assistant|>", "<|end|>"])
+def test_a_reply_stops_at_any_special_token_and_never_shows_one(tok, special, as_chat):
+    # a model that runs on past its turn into a new document or a made-up next turn
+    m = Scripted(tok.encode("Tessaly.") + [tok.special_tokens[special]] + tok.encode(" Does anyone know?"))
+    steps = list(widgets.stream_reply(m, tok, "Where was Kalin Moravo born?", as_chat=as_chat))
+    assert steps[-1] == ("Tessaly.", True)
+    assert all("<|" not in text for text, _ in steps)
+    assert widgets.reply(m, tok, "Hi", as_chat=as_chat) == "Tessaly."
+
+
+def test_a_long_conversation_keeps_whole_recent_turns_within_the_context(tok):
+    m = Scripted(tok.encode("Tessaly.") + [tok.end_id])
+    m.config = SimpleNamespace(block_size=64)
+    conversation = []
+    for _ in range(4):
+        conversation += [{"role": "user", "content": "Where was Kalin Moravo born?"},
+                         {"role": "assistant", "content": "Kalin Moravo was born in Tessaly."}]
+    conversation.append({"role": "user", "content": "And where does she work?"})
+    assert widgets.reply(m, tok, conversation, max_new_tokens=16) == "Tessaly."
+    ids, _ = m.prompts[-1]
+    want = chat_template.prompt_and_stops(tok, conversation, as_chat=True, block_size=64, max_new_tokens=16)
+    assert ids == want.ids and len(ids) <= 64 - 16 and want.dropped_turns > 0
+    assert ids == chat_template.prompt_ids(tok, conversation[want.dropped_turns:])
+    with pytest.raises(ValueError, match="this model reads at most 44: shorten it"):
+        widgets.reply(m, tok, "Kalin " * 60, max_new_tokens=16)
+
+
+def test_print_stream_waits_for_the_rest_of_a_multibyte_character(tok):
+    class Chunks(io.StringIO):
+        def write(self, s):
+            self.chunks = getattr(self, "chunks", []) + [s]
+            return super().write(s)
+
+    ids = tok.encode("a山b")                       # 山 is three byte tokens in this tokenizer
+    assert len(ids) == 5
+    out = Chunks()
+    text, stopped = widgets.print_stream(widgets.stream_reply(Scripted(ids + [tok.end_id]), tok, "Hi", as_chat=True),
+                                         file=out)
+    assert (text, stopped) == ("a山b", True)
+    assert out.getvalue() == "a山b\n" and not any("\ufffd" in c for c in out.chunks)
+
+
+def test_reply_samples_reproducibly_with_a_seed(tok, model):
+    kwargs = dict(as_chat=True, max_new_tokens=8, temperature=1.0, seed=3)
+    assert widgets.reply(model, tok, "Hello", **kwargs) == widgets.reply(model, tok, "Hello", **kwargs)
 
 
 def test_widget_handler_streams_both_answers_into_the_panels(tok, model):
@@ -92,7 +146,7 @@ def test_without_ipywidgets_the_handler_still_answers(tok, model, monkeypatch, c
     ui = widgets.side_by_side(model, model, tok, max_new_tokens=6)
     assert ui.widget is None
     row = ui.ask("Hello")
-    assert row["base"] and row["assistant"]
+    assert row == widgets.compare(["Hello"], model, model, tok, max_new_tokens=6)[0]   # the same greedy answers
     ui._ipython_display_()
     assert "ipywidgets is not installed" in capsys.readouterr().out
 
