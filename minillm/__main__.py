@@ -1,7 +1,7 @@
 """The command line: the whole course headless, and a chat with what it made.
 
     python -m minillm course [--preset cpu] [--out runs/cpu] [--seed 0] [--augment 1] [--fresh]
-    python -m minillm chat [--run runs/cpu] [--model assistant|base] ["a prompt"]
+    python -m minillm chat [--run runs/cpu] [--model assistant|base] [--max-new-tokens N] ["a prompt"]
 """
 
 from __future__ import annotations
@@ -30,53 +30,74 @@ def cmd_course(args) -> int:
     return 0
 
 
-def _find_run(run_arg) -> Path:
-    if run_arg:
-        return Path(run_arg)
-    candidates = [p.parent for p in Path("runs").glob("*/base/config.json")]
-    if not candidates:
-        raise SystemExit("no finished run found under runs/: run `python -m minillm course` first, "
-                         "or point to one with --run")
-    return max(candidates, key=lambda p: (p / "base" / "config.json").stat().st_mtime)
+CHAT_EXAMPLES = """examples:
+  python -m minillm chat "Where was Geten Banek born?"         the assistant of the newest run
+  python -m minillm chat --model base "Where was Geten Banek born?"
+  python -m minillm chat --run runs/cpu                         interactive (an empty line quits)
+
+The conversation keeps whole turns within the model's context, dropping the oldest ones."""
+NO_RUN = "run `python -m minillm course` first, or pass --run with a run folder"
+
+
+def _find_run(run_arg, model: str) -> Path:
+    """The run folder to chat with: --run, else the newest under runs/ that has `model`; when there is
+    none, a FileNotFoundError whose one line says what to do."""
+    if run_arg is None:
+        runs = [p.parent.parent for p in Path("runs").glob(f"*/{model}/config.json")]
+        if not runs:
+            raise FileNotFoundError(f"no finished run with the {model} model under runs/: {NO_RUN}")
+        return max(runs, key=lambda r: (r / model / "config.json").stat().st_mtime)
+    run = Path(run_arg)
+    if not (run / "tokenizer" / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no finished run in {run}: {NO_RUN}")
+    if not (run / model / "config.json").exists():
+        raise FileNotFoundError(f"{run} has no {model} model yet: finish the run with "
+                                "`python -m minillm course`, or pass --model base")
+    return run
 
 
 def cmd_chat(args) -> int:
-    import torch
-
-    from minillm import chat as chat_template
+    from minillm.chat import prompt_and_stops, reply_room
     from minillm.checkpoint import load_checkpoint
-    from minillm.evaluate import base_prompt
     from minillm.tokenizer import Tokenizer
+    from minillm.widgets import print_stream, stream_prompt
 
-    run = _find_run(args.run)
+    try:
+        run = _find_run(args.run, args.model)
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
     tok = Tokenizer.load(run / "tokenizer")
-    ckpt = run / args.model
-    model, _ = load_checkpoint(ckpt, tokenizer=tok)
+    model, _ = load_checkpoint(run / args.model, tokenizer=tok)
     model.eval()
-    print(f"[{args.model} model from {ckpt}]", file=sys.stderr)
+    as_chat, block_size = args.model != "base", model.config.block_size
+    max_new = block_size // 2 if args.max_new_tokens is None else args.max_new_tokens
+    print(f"[{args.model} model from {run / args.model}]", file=sys.stderr)
+    if reply_room(block_size, max_new) != max_new:
+        max_new = reply_room(block_size, max_new)
+        print(f"[--max-new-tokens leaves no room for a prompt in the model's {block_size}-token context: "
+              f"replies stop at {max_new} tokens]", file=sys.stderr)
+    warned = False
 
-    def respond(history: list[dict]) -> str:
-        if args.model == "base":  # the base model knows no chat tokens: the prompt is a document
-            ids, stops = base_prompt(tok, history[-1]["content"]), (tok.bos_id,)
-        else:
-            ids, stops = chat_template.prompt_ids(tok, history), (tok.end_id,)
-        idx = torch.tensor([ids], dtype=torch.long)
-        new: list[int] = []
-        printed = ""
-        for t in model.stream(idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                              stop_tokens=stops):
-            if t in stops:
-                break
-            new.append(t)
-            text = tok.decode(new)
-            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                print(text[len(printed):], end="", flush=True)
-                printed = text
-        print(tok.decode(new)[len(printed):], flush=True)
-        return tok.decode(new)
+    def respond(conversation: list[dict], prefix: str = "") -> tuple[str, int]:
+        """Print prefix and the reply as it streams -> (reply, how many of the oldest turns were dropped).
+        The prompt is built first, so a message too long for the context raises before anything prints."""
+        nonlocal warned
+        p = prompt_and_stops(tok, conversation, as_chat=as_chat, block_size=block_size, max_new_tokens=max_new)
+        if p.dropped_turns and not warned:
+            print(f"[the conversation is longer than the model's {block_size}-token context: "
+                  "dropping the oldest turns]", file=sys.stderr)
+            warned = True
+        print(prefix, end="", flush=True)
+        text, _ = print_stream(stream_prompt(model, tok, p, temperature=args.temperature, top_k=args.top_k))
+        return text, p.dropped_turns
 
     if args.prompt:
-        respond([{"role": "user", "content": " ".join(args.prompt)}])
+        try:
+            respond([{"role": "user", "content": " ".join(args.prompt)}])
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
         return 0
     history: list[dict] = []
     print("Type a message (empty line or Ctrl-D to quit).", file=sys.stderr)
@@ -87,11 +108,15 @@ def cmd_chat(args) -> int:
             break
         if not line:
             break
-        history.append({"role": "user", "content": line})
-        print(f"{args.model}> ", end="", flush=True)
-        history.append({"role": "assistant", "content": respond(history)})
-        if args.model == "base":
-            history = []  # a document sampler has no conversation to keep
+        turn = {"role": "user", "content": line}
+        try:
+            text, dropped = respond(history + [turn], prefix=f"{args.model}> ")
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            continue
+        # Keep what the model still reads plus the new exchange (dropped turns never come back); the
+        # base model samples documents and keeps no conversation.
+        history = (history + [turn, {"role": "assistant", "content": text}])[dropped:] if as_chat else []
     return 0
 
 
@@ -109,13 +134,15 @@ def main(argv=None) -> int:
     c.add_argument("--fresh", action="store_true", help="delete the run folder first instead of reusing stages")
     c.set_defaults(func=cmd_course)
 
-    h = sub.add_parser("chat", help="talk to a finished run's assistant (or its base model)")
+    h = sub.add_parser("chat", help="talk to a finished run's assistant (or its base model)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CHAT_EXAMPLES)
     h.add_argument("prompt", nargs="*", help="one prompt; without it, an interactive loop")
     h.add_argument("--run", default=None, help="run folder (default: the newest under runs/)")
     h.add_argument("--model", choices=("assistant", "assistant_v1", "base"), default="assistant")
     h.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     h.add_argument("--top-k", type=int, default=None)
-    h.add_argument("--max-new-tokens", type=int, default=200)
+    h.add_argument("--max-new-tokens", type=int, default=None,
+                   help="the reply's length limit (default: half the model's context)")
     h.set_defaults(func=cmd_chat)
 
     args = parser.parse_args(argv)

@@ -1,0 +1,114 @@
+"""`python -m minillm chat` against a finished smoke run: it finds the run by itself, fails with one line
+and status 2 when there is nothing to talk to, keeps a long conversation's whole recent turns within the
+context (saying so once), and never prints a special token."""
+import io
+import subprocess
+import sys
+
+import pytest
+
+from minillm.__main__ import main
+from minillm.model import GPT
+from minillm.tokenizer import Tokenizer
+
+QUESTION = "Where was Geten Banek born?"
+NO_RUN = "run `python -m minillm course` first, or pass --run with a run folder"
+LONG = "Where does Geten Banek work, and which city was he born in? Tell me all about it."   # 44 tokens (smoke)
+
+
+@pytest.fixture
+def in_tmp_with_run(smoke_run, tmp_path, monkeypatch):
+    """cwd = a fresh folder whose runs/smoke is the smoke run, as after `python -m minillm course`."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "smoke").symlink_to(smoke_run, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def prompts(monkeypatch):
+    """Every prompt GPT.stream is given: (ids, max_new_tokens, block_size)."""
+    seen, stream = [], GPT.stream
+
+    def spy(self, idx, max_new_tokens, **kwargs):
+        seen.append((idx[0].tolist(), max_new_tokens, self.config.block_size))
+        return stream(self, idx, max_new_tokens, **kwargs)
+
+    monkeypatch.setattr(GPT, "stream", spy)
+    return seen
+
+
+@pytest.mark.parametrize("model", ["assistant", "base"])
+def test_one_shot_without_run_finds_the_run_under_runs(in_tmp_with_run, capsys, model):
+    assert main(["chat", "--model", model, QUESTION]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() and "<|" not in out
+    assert f"[{model} model from runs/smoke/{model}]" in err
+
+
+def test_a_missing_run_or_model_is_one_line_and_status_2(smoke_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["chat", QUESTION]) == 2
+    assert capsys.readouterr() == ("", f"no finished run with the assistant model under runs/: {NO_RUN}\n")
+    assert main(["chat", "--run", "no/such/run", QUESTION]) == 2
+    assert capsys.readouterr() == ("", f"no finished run in no/such/run: {NO_RUN}\n")
+    # a run that has only reached pretraining: no assistant/ yet
+    partial = tmp_path / "runs" / "partial"
+    partial.mkdir(parents=True)
+    for part in ("tokenizer", "base"):
+        (partial / part).symlink_to(smoke_run / part, target_is_directory=True)
+    assert main(["chat", "--run", str(partial), QUESTION]) == 2
+    assert capsys.readouterr() == ("", f"{partial} has no assistant model yet: finish the run with "
+                                       "`python -m minillm course`, or pass --model base\n")
+    assert main(["chat", QUESTION]) == 2              # runs/ has a run, but none with an assistant
+    assert "no finished run with the assistant model under runs/" in capsys.readouterr().err
+    assert main(["chat", "--run", str(partial), "--model", "base", QUESTION]) == 0
+
+
+def test_the_command_line_exits_2_without_a_traceback(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "minillm", "chat", "--run", "no/such/run", QUESTION], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"no finished run in no/such/run: {NO_RUN}\n")
+
+
+def test_a_message_longer_than_the_context(in_tmp_with_run, capsys):
+    assert main(["chat", "word " * 300]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines()[-1].startswith("your message is ")
+    assert err.splitlines()[-1].endswith(" tokens; this model reads at most 60: shorten it")   # 128 - 64 - 4
+
+
+def test_interactive_drops_the_oldest_whole_turns_and_goes_on(in_tmp_with_run, capsys, monkeypatch, prompts):
+    # 16-token replies leave 112 of the 128 for the conversation: the 4th message no longer fits with all
+    # before it, the 6th neither (still one note); the one too long alone is refused and the loop goes on
+    turns = [LONG, QUESTION, "word " * 300, LONG, "Thanks!", LONG]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(turns) + "\n\n"))
+    assert main(["chat", "--max-new-tokens", "16"]) == 0
+    out, err = capsys.readouterr()
+    assert "<|" not in out and out.count("assistant> ") == 5
+    assert err.count("dropping the oldest turns") == 1
+    assert "[the conversation is longer than the model's 128-token context: dropping the oldest turns]" in err
+    tok = Tokenizer.load(in_tmp_with_run / "runs" / "smoke" / "tokenizer")
+    n = len(tok.encode(turns[2].strip()))
+    assert [line for line in err.splitlines() if line.startswith("your message is ")] == [
+        f"your message is {n} tokens; this model reads at most 108: shorten it"]                  # 128 - 16 - 4
+    B, U, A = tok.bos_id, tok.user_id, tok.assistant_id
+    assert all(len(ids) + new <= block for ids, new, block in prompts)          # room for the whole reply
+    for (ids, _, _), message in zip(prompts, [m for m in turns if m != turns[2]]):
+        assert ids[:2] == [B, U] and ids[-1] == A and ids.count(U) == ids.count(A)  # whole exchanges only
+        assert ids[-len(tok.encode(message)) - 2:-2] == tok.encode(message)          # ending with the newest
+    # how many user turns each prompt holds: the first exchange is dropped for the 3rd prompt, the rest kept
+    assert [ids.count(U) for ids, _, _ in prompts[:4]] == [1, 2, 2, 3]
+
+
+def test_max_new_tokens_beyond_the_context_is_clamped(in_tmp_with_run, capsys, prompts):
+    assert main(["chat", "--max-new-tokens", "500", QUESTION]) == 0
+    assert "replies stop at 64 tokens" in capsys.readouterr().err
+    assert [new for _, new, _ in prompts] == [64]
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["chat", "--help"])
+    assert e.value.code == 0
+    assert f'python -m minillm chat "{QUESTION}"' in capsys.readouterr().out
