@@ -1,60 +1,84 @@
-"""The course's numbers (DESIGN §5) for a preset: runs the course (or reuses a finished run) and prints
-each figure beside its target, with the knowledge-augmentation ablation when asked.
+"""The course's numbers for a preset, over several seeds: runs the course for each seed (or reuses a finished
+run) and prints every figure per seed, the mean and the range, beside its target. A target is met when the
+mean meets it and no seed falls more than 3 points short of it.
 
-    python bench/course.py                      # the cpu preset: runs/cpu (reused if finished)
-    python bench/course.py --ablation           # also runs/cpu-augment1 (one biography per person)
+    python bench/course.py                      # seeds 0 1 2 of the default preset (runs/cpu, runs/cpu-seed1, ...)
+    python bench/course.py --seeds 0            # one seed
+    python bench/course.py --ablation           # also one biography per person (runs/cpu-augment1)
     python bench/course.py --preset gpu --fresh
 """
 
 import argparse
 import json
 import shutil
+import statistics
 
 from minillm.course import make_run, run_course
+from minillm.report import ASSISTANT_KEYS, TARGETS, meets
+
+SEED_SLACK = 0.03   # no seed may be more than 3 points short of a target
 
 
-def line(name, value, target=""):
-    print(f"  {name:40s} {value:>10s}   {target}")
+def figures(results: list[dict]) -> list[tuple[str, list[float], str]]:
+    """(name, value per seed, target text) for every figure the report shows."""
+    targets = {k: (op, b) for k, op, b, _ in TARGETS}
+    keys = list(ASSISTANT_KEYS) + ["unseen_to_standard_ratio", "sft_people_accuracy", "base_answer_rate",
+                                   "base_stored_accuracy", "scope_answer_rate_before_fix"]
+    keys += [k + "_before_fix" for k in ASSISTANT_KEYS if k + "_before_fix" not in keys]
+    rows = []
+    for k in keys:
+        op, b = targets.get(k, (None, None))
+        rows.append((k, [r[k] for r in results], f"{op} {b:.0%}" if op else ""))
+    return rows
+
+
+def verdict(values: list[float], op: str, bound: float) -> str:
+    mean = statistics.mean(values)
+    worst = min(values) if op == ">=" else max(values)
+    slack_ok = worst >= bound - SEED_SLACK if op == ">=" else worst <= bound + SEED_SLACK
+    return "met" if meets(mean, op, bound) and slack_ok else "MISSED"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ablation", action="store_true", help="also run with one biography per person")
+    ap.add_argument("--preset", default=None, help="default: MINILLM_PRESET, else by hardware (cpu without a GPU)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--ablation", action="store_true", help="also one biography per person (the first seed)")
     ap.add_argument("--fresh", action="store_true", help="retrain instead of reusing finished runs")
     args = ap.parse_args()
 
-    runs = [make_run(args.preset, seed=args.seed)]
-    if args.ablation:
-        runs.append(make_run(args.preset, seed=args.seed, augment=1))
-    results = []
-    for run in runs:
+    def result(run):
         if args.fresh and run.out.exists():
             shutil.rmtree(run.out)
-        results.append(run_course(run) if not (run.out / "metrics.json").exists() or args.fresh
-                       else json.loads((run.out / "metrics.json").read_text()))
+        f = run.out / "metrics.json"
+        return run_course(run) if args.fresh or not f.exists() else json.loads(f.read_text())
 
+    results = [result(make_run(args.preset, seed=s)) for s in args.seeds]
     m = results[0]
-    print(f"\npreset {m['preset']}, seed {m['seed']}, {m['params'] / 1e6:.2f}M parameters, "
+    print(f"\npreset {m['preset']}, seeds {' '.join(map(str, args.seeds))}, {m['params'] / 1e6:.2f}M parameters, "
           f"{m['augment']} biographies per person")
-    line("assistant held-out accuracy", f"{m['heldout_accuracy']:.1%}", ">= 90%")
-    line("assistant accuracy, SFT people", f"{m['sft_people_accuracy']:.1%}")
-    line("base model answer rate", f"{m['base_answer_rate']:.1%}", "<= 10%")
-    line("assistant answer rate (format + stop)", f"{m['assistant_answer_rate']:.1%}", ">= 95%")
-    line("base model stored (held-out bios)", f"{m['base_stored_accuracy']:.1%}")
-    line("\"I don't know\" to fake people, before", f"{m['unknown_entity_idk_rate_before_fix']:.1%}")
-    line("\"I don't know\" to fake people, after", f"{m['unknown_entity_idk_rate']:.1%}", ">= 90%")
-    line("held-out accuracy before the fix", f"{m['heldout_accuracy_before_fix']:.1%}", "does not drop after it")
-    line("document loss base / assistant", f"{m['base_doc_loss']:.3f}/{m['assistant_doc_loss']:.3f}")
-    line("pretrain / SFT compute", f"{m['compute_ratio']:.1f}x", ">> 1")
-    line("pretrain / SFT seconds", f"{m['pretrain_seconds']:.0f}/{m['sft_seconds']:.0f}")
-    line("whole course", f"{m['total_seconds'] / 60:.1f} min", "<= 15 min (cpu preset, 2 cores)")
-    if len(results) > 1:
-        a = results[1]
-        print(f"\nablation: {a['augment']} biography per person")
-        line("assistant held-out accuracy", f"{a['heldout_accuracy']:.1%}", "<= 30%")
-        line("base model stored (held-out bios)", f"{a['base_stored_accuracy']:.1%}", ">= 80%")
+    targets = {k: (op, b) for k, op, b, _ in TARGETS}
+    head = "".join(f"{'seed ' + str(s):>9s}" for s in args.seeds)
+    print(f"  {'figure':44s}{head}{'mean':>9s}{'range':>15s}   target")
+    for name, values, target in figures(results):
+        rng = f"{min(values):.1%}-{max(values):.1%}"
+        mark = f" ({verdict(values, *targets[name])})" if name in targets else ""
+        print(f"  {name:44s}" + "".join(f"{v:9.1%}" for v in values)
+              + f"{statistics.mean(values):9.1%}{rng:>15s}   {target}{mark}")
+    for key, fmt in (("compute_ratio", "{:.1f}x"), ("pretrain_seconds", "{:.0f} s"), ("sft_seconds", "{:.0f} s"),
+                     ("total_seconds", "{:.0f} s")):
+        values = [r[key] for r in results]
+        print(f"  {key:44s}" + "".join(f"{fmt.format(v):>9s}" for v in values)
+              + f"{fmt.format(statistics.mean(values)):>9s}")
+    print(f"  whole course: {max(r['total_seconds'] for r in results) / 60:.1f} min at most (target <= 15 min on 2 cores)")
+    print("  deployment log of the first assistant (seed %d), worst class first:" % args.seeds[0])
+    for row in m["monitoring_before_fix"]:
+        print(f"    {row['class']:28s} {row['n']:5d} messages  {row['rate']:6.1%} handled  {row['failures']:4d} failures")
+    if args.ablation:
+        a = result(make_run(args.preset, seed=args.seeds[0], augment=1))
+        print(f"\nablation: {a['augment']} biography per person (seed {a['seed']})")
+        print(f"  {'heldout_accuracy':44s}{a['heldout_accuracy']:9.1%}   <= 30%")
+        print(f"  {'base_stored_accuracy':44s}{a['base_stored_accuracy']:9.1%}   >= 80%")
 
 
 if __name__ == "__main__":

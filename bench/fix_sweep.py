@@ -4,7 +4,7 @@ from the same base model, for several k. Prints what notebook 08 measures, per k
     python bench/fix_sweep.py                    # runs/cpu, k = 100 (the course's fix), 300, 1000
     python bench/fix_sweep.py --sizes 30 100
 
-Each k is one fine-tuning run (~1 minute on the cpu preset, 2 cores), saved as runs/cpu/fix_sweep_<k>
+Each k is one fine-tuning run (~2 minutes on the cpu preset, 2 cores), saved as runs/cpu/fix_sweep_<k>
 and reused when run again.
 """
 
@@ -24,13 +24,13 @@ def main():
     first = sft_conversations(world, fix=False)
 
     print(f"{args.run}: first SFT set ({len(first)} conversations) + k made-up-person conversations")
-    print(f"  {'k':>5s} {'I dont know (made-up)':>22s} {'held-out right':>15s} {'held-out refused':>17s} {'sft right':>10s}")
+    print(f"  {'k':>5s} {'I dont know (made-up)':>22s} {'held-out right':>15s} {'held-out refused':>17s} {'unseen phrasings':>17s}")
     for k in args.sizes:
         model = ensure_assistant(run, name=f"fix_sweep_{k}", conversations=first + world.unknown_person_conversations(k),
                                  world=world, tok=tok)
         r = evaluate_assistant(run, model, world, tok)
-        print(f"  {k:5d} {r['unknown']['idk_rate']:22.1%} {r['heldout']['accuracy']:15.1%} {r['heldout']['refused']:17.1%} "
-              f"{r['sft']['accuracy']:10.1%}", flush=True)
+        print(f"  {k:5d} {r['unknown']['idk_rate']:22.1%} {r['standard']['accuracy']:15.1%} {r['standard']['refused']:17.1%} "
+              f"{r['unseen']['accuracy']:17.1%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def cmd_course(args) -> int:
         shutil.rmtree(run.out)
     metrics = run_course(run)
     print(f"\nreport: {run.out / 'report.md'}")
-    for key in ("heldout_accuracy", "base_answer_rate", "assistant_answer_rate", "base_stored_accuracy",
-                "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate"):
+    for key in ("heldout_accuracy", "heldout_unseen_phrasing_accuracy", "heldout_follow_up_accuracy",
+                "scope_answer_rate_before_fix", "scope_answer_rate", "assistant_answer_rate", "base_answer_rate",
+                "base_stored_accuracy", "unknown_entity_idk_rate"):
         print(f"  {key:36s} {metrics[key]:6.1%}")
     print(f"  {'compute_ratio (pretrain / sft)':36s} {metrics['compute_ratio']:6.1f}x")
     print(f"  {'total time':36s} {metrics['total_seconds'] / 60:6.1f} min")

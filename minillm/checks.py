@@ -499,15 +499,15 @@ def check_six_n_d(flops: float, n_params: float, tokens: float) -> None:
                          f"{float(tokens):.4g} is {want:.4g}.{hint}")
 
 
-def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: str,
-                            max_base_answer_rate: float = 0.10, min_answer_rate: float = 0.95,
-                            min_heldout: float = 0.90) -> None:
+def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: str) -> None:
     """evaluate_base(...) and evaluate_assistant(...) results: the base model rarely answers, the assistant
-    answers (in its format, ending its turn) and gets held-out people's facts right (DESIGN §5)."""
+    answers (in its format, ending its turn) and gets held-out people's facts right (the course's targets)."""
+    max_base_answer_rate, min_answer_rate = _target("base_answer_rate"), _target("assistant_answer_rate")
+    min_heldout = _target("heldout_accuracy")
     try:
         base_rate = _share("the base model's answer rate", base_eval["answers"]["answer_rate"])
-        asst_rate = _share("the assistant's answer rate", assistant_eval["heldout"]["answer_rate"])
-        heldout = _share("held-out accuracy", assistant_eval["heldout"]["accuracy"])
+        asst_rate = _share("the assistant's answer rate", assistant_eval["standard"]["answer_rate"])
+        heldout = _share("held-out accuracy", assistant_eval["standard"]["accuracy"])
     except (KeyError, TypeError):
         raise AssertionError("pass the dicts that evaluate_base(run, base, world, tok) and "
                              "evaluate_assistant(run, assistant, world, tok) return") from None
@@ -521,7 +521,7 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
     if asst_rate < min_answer_rate:
         return _missed(f"{summary}: the assistant too often does not answer in its format or does not end its "
                       "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
-                      "assistant_eval['heldout']['items'] that have answered == False")
+                      "assistant_eval['standard']['items'] that have answered == False")
     if heldout < min_heldout:
         return _missed(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
                       "that the base model was fully pretrained and that SFT mixed in pretraining text "
@@ -555,47 +555,45 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
     _ok(summary)
 
 
-def check_fix(before: dict, after: dict, *, preset: str, min_idk: float = 0.90, tolerance: float = 0.05,
-              max_false_idk: float = 0.10) -> None:
-    """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. After:
-    "I don't know" to people who don't exist (>= min_idk), and nothing else regressed by more than
-    `tolerance` (held-out and sft accuracy, answer rate), and no refusals of real held-out people
-    (at most max_false_idk of their questions answered with "I don't know")."""
-    from minillm.evaluate import says_dont_know
-    from minillm.world import IDK_MARKERS
+def _target(key: str) -> float:
+    from minillm.report import TARGETS
+    return next(b for k, _, b, _ in TARGETS if k == key)
+
+
+def check_fix(before: dict, after: dict, *, preset: str) -> None:
+    """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. The fixed
+    class (out-of-scope requests) goes from at most 50% to at least 90% handled, no other figure gets more
+    than 1 point worse, and real held-out people are not turned away (the course's targets)."""
+    from minillm.course import assistant_figures
+    from minillm.report import FIX_TOLERANCE, worse_after_fix
     try:
-        rows = {
-            "\"I don't know\" to unknown people": (before["unknown"]["idk_rate"], after["unknown"]["idk_rate"]),
-            "held-out accuracy": (before["heldout"]["accuracy"], after["heldout"]["accuracy"]),
-            "sft-people accuracy": (before["sft"]["accuracy"], after["sft"]["accuracy"]),
-            "answer rate": (before["heldout"]["answer_rate"], after["heldout"]["answer_rate"]),
-        }
-        items = after["heldout"]["items"]
+        b, a = assistant_figures(before), assistant_figures(after)
     except (KeyError, TypeError):
         raise AssertionError("pass two dicts returned by evaluate_assistant(run, model, world, tok): the assistant "
                              "before the fix, then after it") from None
-    for name, (b, a) in rows.items():
-        _share(f"{name} (before)", b), _share(f"{name} (after)", a)
-    false_idk = sum(says_dont_know(it["response"], IDK_MARKERS) for it in items) / max(len(items), 1)
-    summary = "; ".join(f"{k}: {b:.0%} -> {a:.0%}" for k, (b, a) in rows.items())
-    summary += f"; real held-out people refused: {false_idk:.0%}"
+    for k in a:
+        _share(f"{k} (before)", b[k]), _share(f"{k} (after)", a[k])
+    most_before, least_after = _target("scope_answer_rate_before_fix"), _target("scope_answer_rate")
+    max_refused = _target("heldout_refused_rate")
+    summary = (f"out-of-scope requests answered per the guideline {b['scope_answer_rate']:.0%} -> "
+               f"{a['scope_answer_rate']:.0%}; held-out accuracy {b['heldout_accuracy']:.0%} -> "
+               f"{a['heldout_accuracy']:.0%}; real held-out people turned away {a['heldout_refused_rate']:.0%}")
     if _smoke_note(preset, summary):
         return
-    idk_before, idk_after = rows["\"I don't know\" to unknown people"]
-    if idk_after < min_idk:
-        return _missed(f"{summary}. After the fix at least {min_idk:.0%} of the questions about people who don't "
-                      "exist should get an \"I don't know\" answer. Is `after` the assistant fine-tuned with "
-                      "fix=True? Were the unknown-person conversations in its SFT set?")
-    for name in ("held-out accuracy", "sft-people accuracy", "answer rate"):
-        b, a = rows[name]
-        if a < b - tolerance:
-            return _missed(f"{summary}. The fix cost {name}: {b:.0%} -> {a:.0%} (more than "
-                          f"{tolerance:.0%} lost). A fix must not break what worked; did the SFT set lose its "
-                          "factual conversations, or the pretraining text mixed into each batch?")
-    if false_idk > max_false_idk:
-        return _missed(f"{summary}. The fixed assistant now refuses real people too ({false_idk:.0%} of held-out "
-                      "questions): the fix conversations should teach it to tell known from unknown names "
-                      "(some of them first ask about a real person)")
+    if b["scope_answer_rate"] > most_before:
+        return _missed(f"{summary}. Before the fix the class should fail (at most {most_before:.0%} handled): is "
+                      "`before` the first assistant (fix=False)?")
+    if a["scope_answer_rate"] < least_after:
+        return _missed(f"{summary}. After the fix at least {least_after:.0%} of the out-of-scope requests should get "
+                      "the guideline's scope answer. Were the scope conversations in its SFT set (fix=True)?")
+    worse = worse_after_fix({**a, **{k + "_before_fix": v for k, v in b.items()}}, a)
+    if worse:
+        return _missed(f"{summary}. The fix cost more than {FIX_TOLERANCE:.0%} on: {', '.join(worse)}. A fix must "
+                      "not break what worked: did the SFT set lose conversations, or the pretraining text mixed "
+                      "into each batch?")
+    if a["heldout_refused_rate"] > max_refused:
+        return _missed(f"{summary}. The fixed assistant turns real people away (more than {max_refused:.0%}): the "
+                      "scope conversations should teach it to tell a request about a person from one that is not")
     _ok(summary)
 
 

@@ -50,7 +50,7 @@ def _presets() -> dict[str, Preset]:
         name="cpu", vocab_size=1024,
         model=GPTConfig(vocab_size=1024, block_size=256, n_layer=4, n_head=4, n_embd=192, dropout=0.0),
         pretrain=TrainConfig(max_steps=1200, batch_size=16, learning_rate=3e-3, log_interval=10, checkpoint_interval=100),
-        sft=TrainConfig(max_steps=300, batch_size=32, learning_rate=5e-4, log_interval=10),
+        sft=TrainConfig(max_steps=600, batch_size=32, learning_rate=5e-4, log_interval=10),
         sft_mix=0.5, expected_minutes=15, hardware="2 CPU cores",
     )
     gpu = Preset(

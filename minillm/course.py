@@ -8,8 +8,8 @@ stage it teaches and gets the earlier ones from the cache with `ensure_*`.
     runs/<preset>/world/           the generated world (jsonl files)
     runs/<preset>/tokenizer/       the BPE tokenizer
     runs/<preset>/base/            the pretrained base model (safetensors + config + history)
-    runs/<preset>/assistant_v1/    SFT on the first fine-tuning set (no unknown-person examples)
-    runs/<preset>/assistant/       SFT again, from the base, with the fix added (the "released" assistant)
+    runs/<preset>/assistant_v1/    SFT on the first fine-tuning set (a first guideline: no out-of-scope requests)
+    runs/<preset>/assistant/       SFT again, from the base, with the deployment log's fix added (the "released" assistant)
     runs/<preset>/report.md, metrics.json, *.png
 """
 
@@ -33,7 +33,8 @@ from minillm.device import Runtime, choose_runtime
 from minillm.model import GPT
 from minillm.tokenizer import Tokenizer
 from minillm.train import TrainConfig, train
-from minillm.world import ATTRIBUTES, EVAL_SEED, IDK_MARKERS, QUESTION_TEMPLATES, World, world_config
+from minillm.guideline import SCOPE_MARKER
+from minillm.world import ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, QUESTION_TEMPLATES, SMALL_TALK, World, world_config
 
 VAL_EVERY = 20   # every 20th non-biography document is held out for the document loss
 
@@ -80,11 +81,20 @@ def _record_seconds(run: Run, stage: str, seconds: float):
 # world and tokenizer
 
 def ensure_world(run: Run) -> World:
+    """The run's world: loaded when it was generated with this version's configuration, else generated
+    (a world from an older version keeps its old fine-tuning set sizes otherwise; if its documents change
+    too, the tokenizer is trained again, and the base model with it, by the stages' data check)."""
     d = run.path("world")
+    config = world_config(run.preset.name, run.augment, run.seed)
     if (d / "world.json").exists():
-        return World.load(d)
+        world = World.load(d)
+        if world.config == config:
+            return world
+        _log(run, "world: generated with other settings than this version's; generating it again")
+        if World.generate(config).documents() != world.documents():
+            shutil.rmtree(run.path("tokenizer"), ignore_errors=True)
     t0 = time.perf_counter()
-    world = World.generate(world_config(run.preset.name, run.augment, run.seed))
+    world = World.generate(config)
     world.save(d)
     _record_seconds(run, "world", time.perf_counter() - t0)
     _log(run, f"world: {world.describe()}")
@@ -226,10 +236,11 @@ def sft_examples(tok: Tokenizer, conversations) -> list[tuple[list[int], list[in
 
 
 def sft_conversations(world: World, *, fix: bool) -> list:
-    """The fine-tuning set: the first version, or with the unknown-person fix added."""
+    """The fine-tuning set: the first version, or with the fix the deployment log called for (the
+    out-of-scope requests the first guideline left out, answered the guideline's way)."""
     convs = list(world.sft_conversations())
     if fix:
-        convs += world.unknown_person_conversations(world.default_unknown_count())
+        convs += world.scope_conversations(world.default_scope_count())
     return convs
 
 
@@ -255,7 +266,7 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
                      mix: float | None = None, name: str | None = None,
                      conversations=None, on_log=None) -> GPT:
     """SFT from the base checkpoint. fix=False: the first SFT set (assistant_v1); fix=True: with the
-    unknown-person conversations added (assistant). `mix` overrides the share of pretraining text
+    out-of-scope fix added (assistant). `mix` overrides the share of pretraining text
     in each batch; `conversations` replaces the SFT set (a student's own guideline)."""
     world = world or ensure_world(run)
     tok = tok or ensure_tokenizer(run, world)
@@ -281,30 +292,79 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
 # ----------------------------------------------------------------------------------------------
 # evaluation
 
-def unknown_questions(world: World, n: int) -> list[str]:
-    """Questions about people who don't exist (the evaluation set, disjoint from the fix set's names)."""
+def unknown_questions(world: World, n: int, seed: int = EVAL_SEED) -> list[str]:
+    """Questions about people who don't exist (EVAL_SEED: the evaluation set, disjoint from the fix set's names)."""
     questions = []
-    for i, name in enumerate(world.fake_people(n, EVAL_SEED)):
+    for i, name in enumerate(world.fake_people(n, seed)):
         templates = QUESTION_TEMPLATES[ATTRIBUTES[i % len(ATTRIBUTES)]]
         questions.append(templates[(i // len(ATTRIBUTES)) % len(templates)].format(name=name))
     return questions
 
 
-def evaluate_assistant(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
+REFUSAL_MARKERS = IDK_MARKERS + (SCOPE_MARKER,)   # a real person turned away: "I don't know" or "out of scope"
+PROFILE_MAX_NEW_TOKENS = 96                        # five answer sentences
+
+
+def evaluate_assistant(run: Run, model: GPT, world: World, tok: Tokenizer, *, split: str = "heldout") -> dict:
+    """Every suite the course measures an assistant on, for the people of `split` ("heldout": never in a
+    fine-tuning set; "sft": the deployment log's people, where the fixes come from):
+    questions in the standard, unseen and new-word phrasings, pronoun follow-ups, profiles; and, the same
+    for both splits, out-of-scope requests, small talk and people who don't exist."""
     dev = run.runtime.device
     values = {a: world.attribute_values(a) for a in ATTRIBUTES}
     max_new = run.preset.eval_max_new_tokens
+
+    def ask(questions, max_new_tokens=max_new):
+        return ev.ask(model, tok, questions, as_chat=True, max_new_tokens=max_new_tokens, device=dev)
+
     out = {}
-    for split in ("heldout", "sft"):
-        items = world.qa_items(split)
-        responses = ev.ask(model, tok, [it.question for it in items], as_chat=True, max_new_tokens=max_new, device=dev)
-        out[split] = ev.score_answers(responses, items, values, require_stop=True)
-        # real people answered "I don't know": what a fix that teaches refusing everybody would show
-        out[split]["refused"] = sum(ev.says_dont_know(r.text, IDK_MARKERS) for r in responses) / max(len(responses), 1)
-    unknown = ev.ask(model, tok, unknown_questions(world, max(20, len(world.people_in("heldout")))),
-                     as_chat=True, max_new_tokens=max_new, device=dev)
+    for phrasing in ("standard", "unseen", "new_word") if split == "heldout" else ("standard",):
+        items = world.qa_items(split, phrasing)
+        responses = ask([it.question for it in items])
+        out[phrasing] = ev.score_answers(responses, items, values, require_stop=True)
+        # real people turned away ("I don't know", "out of scope"): what a fix that refuses too much shows
+        out[phrasing]["refused"] = sum(ev.says_dont_know(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
+    follow = world.follow_up_items(split)
+    out["follow_up"] = ev.score_answers(ask([c for c, _ in follow]), [it for _, it in follow], values, require_stop=True)
+    profiles = world.profile_items(split)
+    out["profile"] = ev.score_profiles(ask([q for q, _ in profiles], PROFILE_MAX_NEW_TOKENS),
+                                       [{a: p.value(a) for a in ATTRIBUTES} for _, p in profiles], values)
+    n_people = len(world.people_in(split))
+    if split == "heldout":
+        out["scope"] = ev.says_rate(ask(world.scope_prompts(max(20, n_people))), (SCOPE_MARKER,))
+        seed = EVAL_SEED
+    else:  # the deployment log: the fine-tuning pool of requests (users send twice as many of those as
+        # questions about people who don't exist), the fix set's made-up names
+        out["scope"] = ev.says_rate(ask([c[-2]["content"] for c in world.scope_conversations(2 * max(20, n_people))]),
+                                    (SCOPE_MARKER,))
+        seed = FIX_SEED
+    unknown = ask(unknown_questions(world, max(20, n_people), seed))
     out["unknown"] = ev.unknown_entities(unknown, IDK_MARKERS)
+    talk = [(u, answer) for users, answer in SMALL_TALK for u in users]
+    responses = ask([u for u, _ in talk], PROFILE_MAX_NEW_TOKENS)
+    ok = [r.stopped and r.text.strip() == answer for r, (_, answer) in zip(responses, talk)]
+    out["small_talk"] = {"n": len(ok), "rate": sum(ok) / max(len(ok), 1),
+                         "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}
     return out
+
+
+# The classes the deployment log groups an assistant's messages into: (name, suite, figure). Monitoring
+# scores each on the sft people's log; the fix goes to the class with the most failures.
+# (The unseen phrasing families are left out: they measure, and a fix built from them would spoil that.)
+LOG_CLASSES = (("factual question", "standard", "accuracy"),
+               ("pronoun follow-up", "follow_up", "accuracy"), ("profile request", "profile", "accuracy"),
+               ("small talk", "small_talk", "rate"), ("out-of-scope request", "scope", "rate"),
+               ("person who doesn't exist", "unknown", "idk_rate"))
+
+
+def monitor(log_eval: dict) -> list[dict]:
+    """The deployment log's classes, worst first: how many messages, the share handled per the guideline,
+    and the failures. log_eval: evaluate_assistant(..., split="sft")."""
+    rows = []
+    for name, suite, figure in LOG_CLASSES:
+        n, rate = log_eval[suite]["n"], log_eval[suite][figure]
+        rows.append({"class": name, "suite": suite, "n": n, "rate": rate, "failures": round(n * (1 - rate))})
+    return sorted(rows, key=lambda r: -r["failures"])
 
 
 def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
@@ -316,6 +376,26 @@ def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
     answers = ev.score_answers(responses, items, values, require_stop=False)
     stored = ev.stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
     return {"answers": answers, "stored": stored}
+
+
+# metrics.json: each assistant figure -> (suite, figure) of evaluate_assistant on the held-out people.
+# The released assistant's figure is stored under the key, the first assistant's under key + "_before_fix".
+ASSISTANT_FIGURES = {
+    "heldout_accuracy": ("standard", "accuracy"),
+    "heldout_unseen_phrasing_accuracy": ("unseen", "accuracy"),
+    "heldout_new_word_accuracy": ("new_word", "accuracy"),
+    "heldout_follow_up_accuracy": ("follow_up", "accuracy"),
+    "heldout_profile_accuracy": ("profile", "accuracy"),
+    "assistant_answer_rate": ("standard", "answer_rate"),
+    "scope_answer_rate": ("scope", "rate"),
+    "heldout_refused_rate": ("standard", "refused"),
+    "small_talk_rate": ("small_talk", "rate"),
+    "unknown_entity_idk_rate": ("unknown", "idk_rate"),
+}
+
+
+def assistant_figures(held: dict) -> dict:
+    return {key: held[suite][figure] for key, (suite, figure) in ASSISTANT_FIGURES.items()}
 
 
 def run_course(run: Run) -> dict:
@@ -336,35 +416,38 @@ def run_course(run: Run) -> dict:
     base_eval = evaluate_base(run, base, world, tok)
     v1_eval = evaluate_assistant(run, v1, world, tok)
     final_eval = evaluate_assistant(run, assistant, world, tok)
+    v1_log = evaluate_assistant(run, v1, world, tok, split="sft")
+    final_log = evaluate_assistant(run, assistant, world, tok, split="sft")
     pre, sft_v1, sft = (stage_summary(run.path(n)) for n in ("base", "assistant_v1", "assistant"))
+    final, before = assistant_figures(final_eval), assistant_figures(v1_eval)
     metrics = {
         "preset": run.preset.name,
         "augment": world.config.bios_per_person,
         "seed": run.seed,
         "params": base.num_params(),
-        "heldout_accuracy": final_eval["heldout"]["accuracy"],
-        "sft_people_accuracy": final_eval["sft"]["accuracy"],
-        "heldout_accuracy_before_fix": v1_eval["heldout"]["accuracy"],
+        **final,
+        **{k + "_before_fix": v for k, v in before.items()},
+        "sft_people_accuracy": final_log["standard"]["accuracy"],
         "base_answer_rate": base_eval["answers"]["answer_rate"],
-        "assistant_answer_rate": final_eval["heldout"]["answer_rate"],
         "base_stored_accuracy": base_eval["stored"]["accuracy"],
-        "unknown_entity_idk_rate_before_fix": v1_eval["unknown"]["idk_rate"],
-        "unknown_entity_idk_rate": final_eval["unknown"]["idk_rate"],
-        "heldout_refused_rate_before_fix": v1_eval["heldout"]["refused"],
-        "heldout_refused_rate": final_eval["heldout"]["refused"],
         "base_doc_loss": ev.document_loss(base, val_tokens, block_size=T, device=dev),
         "assistant_doc_loss": ev.document_loss(assistant, val_tokens, block_size=T, device=dev),
         "pretrain_flops": pre["flops"], "sft_flops": sft["flops"],
         "pretrain_tokens": pre["tokens"], "sft_tokens": sft["tokens"],
         "pretrain_seconds": pre["seconds"], "sft_seconds": sft["seconds"],
         "sft_v1_seconds": sft_v1["seconds"],
+        "monitoring_before_fix": monitor(v1_log), "monitoring": monitor(final_log),
+        "sft_conversations": len(sft_conversations(world, fix=False)),
+        "fix_conversations": len(sft_conversations(world, fix=True)) - len(sft_conversations(world, fix=False)),
     }
     timings = _record_seconds(run, "evaluation", time.perf_counter() - t_eval)
     # the whole course: every stage's own time (also when earlier stages were loaded from a previous run)
     metrics["total_seconds"] = (timings.get("world", 0) + timings.get("tokenizer", 0) + pre["seconds"]
                                 + sft_v1["seconds"] + sft["seconds"] + timings["evaluation"])
     metrics["compute_ratio"] = metrics["pretrain_flops"] / max(metrics["sft_flops"], 1.0)
-    details = {"base": base_eval, "assistant_v1": v1_eval, "assistant": final_eval}
+    metrics["unseen_to_standard_ratio"] = metrics["heldout_unseen_phrasing_accuracy"] / max(metrics["heldout_accuracy"], 1e-9)
+    details = {"base": base_eval, "assistant_v1": v1_eval, "assistant": final_eval,
+               "log_assistant_v1": v1_log, "log_assistant": final_log}
     from minillm.report import write_report  # plotting and markdown live apart from the pipeline
     write_report(run, metrics, details, {"pretrain": pre["history"], "sft_v1": sft_v1["history"],
                                          "sft": sft["history"]}, world=world, base=base, assistant=assistant, tok=tok)

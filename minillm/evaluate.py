@@ -110,18 +110,21 @@ def generate_texts(model, tokenizer, prompts: list[list[int]], *, stop_tokens, m
 from minillm.chat import base_prompt  # noqa: F401
 
 
-def ask(model, tokenizer, questions: list[str], *, as_chat: bool, max_new_tokens: int = 48,
+def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int = 48,
         device="cpu", progress=None) -> list[Response]:
-    """Ask every question; the assistant through the chat template, the base model as a document."""
+    """Ask every question; the assistant through the chat template, the base model as a document.
+    A question is a str, or for the assistant a conversation that ends with the user's turn."""
     if as_chat:
-        prompts = [chat_template.prompt_ids(tokenizer, [{"role": "user", "content": q}]) for q in questions]
+        prompts = [chat_template.prompt_ids(tokenizer, [{"role": "user", "content": q}] if isinstance(q, str) else q)
+                   for q in questions]
         stops = (tokenizer.end_id,)
     else:
         prompts = [base_prompt(tokenizer, q) for q in questions]
         stops = (tokenizer.bos_id,)   # the end of the document
     outs = generate_texts(model, tokenizer, prompts, stop_tokens=stops, max_new_tokens=max_new_tokens,
                           device=device, progress=progress)
-    return [Response(q, tokenizer.decode(ids), stopped, ids) for q, (ids, stopped) in zip(questions, outs)]
+    return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stopped, ids)
+            for q, (ids, stopped) in zip(questions, outs)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,6 +168,32 @@ def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: 
         correct += ok
         per.append({"prefix": prefix, "completion": completion, "expected": value, "correct": ok})
     return {"n": len(probes), "accuracy": correct / max(len(probes), 1), "items": per}
+
+
+def _values_in(text: str, attribute: str, values) -> list[str]:
+    """Every value of `attribute` stated in `text` (any date for birth_date)."""
+    if attribute == "birth_date":
+        return DATE_RE.findall(text)
+    return [v for v in values if v in text and not any(v != w and v in w and w in text for w in values)]
+
+
+def score_profiles(responses: list[Response], expected: list[dict], values_by_attribute: dict) -> dict:
+    """"Tell me about X": the share of a person's facts the profile states right (each attribute's one
+    stated value is the true one; a missing, wrong or second value counts as wrong), over all people."""
+    per, right, total = [], 0, 0
+    for r, facts in zip(responses, expected):
+        ok = {a: r.stopped and _values_in(r.text, a, values_by_attribute.get(a, ())) == [v] for a, v in facts.items()}
+        right += sum(ok.values())
+        total += len(ok)
+        per.append({"question": r.prompt, "response": r.text, "stopped": r.stopped, "right": ok})
+    return {"n": len(responses), "accuracy": right / max(total, 1), "items": per}
+
+
+def says_rate(responses: list[Response], markers) -> dict:
+    """Share of responses that contain one of `markers` and end their turn (a scope answer, a greeting)."""
+    ok = [r.stopped and says_dont_know(r.text, markers) for r in responses]
+    return {"n": len(responses), "rate": sum(ok) / max(len(responses), 1),
+            "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}
 
 
 def unknown_entities(responses: list[Response], markers) -> dict:

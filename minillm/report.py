@@ -14,15 +14,53 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from minillm import evaluate as ev
+from minillm.course import ASSISTANT_FIGURES
 from minillm.plots import plot_history
 
-# Targets from the course design (the `cpu` preset on 2 cores); (key, comparison, bound, what it shows)
+ASSISTANT_KEYS = tuple(ASSISTANT_FIGURES)   # the figures compared before and after the fix
+
+# The course's targets (the `cpu` preset on 2 cores): (key, comparison, bound, what it shows). The report,
+# the README and the notebooks read them from here.
 TARGETS = [
-    ("heldout_accuracy", ">=", 0.90, "assistant answers questions about people it never saw in SFT"),
-    ("base_answer_rate", "<=", 0.10, "the base model continues the document instead of answering"),
+    ("heldout_accuracy", ">=", 0.90, "answers questions about people it never saw in fine-tuning"),
+    ("heldout_unseen_phrasing_accuracy", ">=", 0.80, "... asked in phrasings no fine-tuning set used"),
+    ("unseen_to_standard_ratio", ">=", 0.90, "unseen phrasings nearly as good as the standard ones"),
+    ("heldout_follow_up_accuracy", ">=", 0.80, "pronoun follow-ups about held-out people"),
+    ("scope_answer_rate", ">=", 0.90, "out-of-scope requests get the guideline's scope answer"),
+    ("heldout_refused_rate", "<=", 0.02, "real held-out people turned away"),
+    ("scope_answer_rate_before_fix", "<=", 0.50, "the class the fix is for failed before it"),
+    ("base_answer_rate", "<=", 0.20, "the base model continues the document instead of answering"),
     ("assistant_answer_rate", ">=", 0.95, "the assistant answers in its format and ends its turn"),
-    ("unknown_entity_idk_rate", ">=", 0.90, "after the fix: says it doesn't know people who don't exist"),
 ]
+# How much worse than the first assistant the released one may be on any figure (the fix must not cost).
+FIX_TOLERANCE = 0.01
+
+
+def meets(value: float, op: str, bound: float) -> bool:
+    return value >= bound if op == ">=" else value <= bound
+
+
+def target_rows(metrics: dict) -> list[dict]:
+    """Each target with this run's value and whether it is met."""
+    return [{"key": k, "op": op, "bound": b, "what": what, "value": metrics[k], "met": meets(metrics[k], op, b)}
+            for k, op, b, what in TARGETS if k in metrics]
+
+
+# Figures where lower is better; for every other assistant figure higher is better.
+LOWER_IS_BETTER = ("heldout_refused_rate",)
+
+
+def worse_after_fix(metrics: dict, keys) -> list[str]:
+    """The figures on which the released assistant is more than FIX_TOLERANCE worse than the first."""
+    out = []
+    for k in keys:
+        before, after = metrics[k + "_before_fix"], metrics[k]
+        change = before - after if k not in LOWER_IS_BETTER else after - before
+        if change > FIX_TOLERANCE:
+            out.append(k)
+    return out
+
+
 # Llama 2 7B: 2T tokens of pretraining, 184,320 A100-hours (the Llama 2 paper, Table 2)
 LLAMA2 = {"params": 7e9, "tokens": 2e12, "gpu_hours": 184_320}
 
@@ -60,10 +98,12 @@ def plot_losses(histories: dict, path: Path):
 
 
 def plot_metrics(metrics: dict, path: Path):
-    labels = ["answers a question", "held-out accuracy", "\"I don't know\" to\nunknown people"]
-    base = [metrics["base_answer_rate"], 0.0, 0.0]
-    asst = [metrics["assistant_answer_rate"], metrics["heldout_accuracy"], metrics["unknown_entity_idk_rate"]]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = ["answers a question", "held-out people", "held-out people,\nunseen phrasings", "follow-ups",
+              "out-of-scope\nrequests"]
+    base = [metrics["base_answer_rate"], 0.0, 0.0, 0.0, 0.0]
+    asst = [metrics["assistant_answer_rate"], metrics["heldout_accuracy"], metrics["heldout_unseen_phrasing_accuracy"],
+            metrics["heldout_follow_up_accuracy"], metrics["scope_answer_rate"]]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     xs = range(len(labels))
     ax.bar([x - 0.2 for x in xs], base, width=0.4, label="base model")
     ax.bar([x + 0.2 for x in xs], asst, width=0.4, label="assistant")
@@ -81,7 +121,8 @@ def side_by_side_prompts(world, n_people: int = 3) -> list[str]:
     prompts = ["Hello!"]
     for it in world.qa_items("heldout")[: 5 * n_people: 2]:
         prompts.append(it.question)
-    prompts.append(f"Where was {world.fake_people(1, 1)[0]} born?")
+    prompts += [world.qa_items("heldout", "unseen")[1].question, world.scope_prompts(1)[0],
+                f"Where was {world.fake_people(1, 1)[0]} born?"]
     return prompts
 
 
@@ -94,8 +135,8 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
 
     prompts = side_by_side_prompts(world)
     dev = run.runtime.device
-    rows = ev.side_by_side(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=40, device=dev),
-                           ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=40, device=dev))
+    rows = ev.side_by_side(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=64, device=dev),
+                           ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=64, device=dev))
     m = metrics
     lines = [
         f"# minillm course report — preset `{m['preset']}`",
@@ -115,9 +156,14 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "| metric | value | course target | what it shows |",
         "|---|---|---|---|",
     ]
-    for key, op, bound, what in TARGETS:
-        lines.append(f"| `{key}` | {_pct(m[key])} | {op} {_pct(bound)} | {what} |")
+    for t in target_rows(m):
+        lines.append(f"| `{t['key']}` | {_pct(t['value'])} | {t['op']} {_pct(t['bound'])} "
+                     f"{'(met)' if t['met'] else '**(missed)**'} | {t['what']} |")
     lines += [
+        f"| `heldout_profile_accuracy` | {_pct(m['heldout_profile_accuracy'])} | | \"Tell me about X\": facts right in the profile |",
+        f"| `heldout_new_word_accuracy` | {_pct(m['heldout_new_word_accuracy'])} | | asked with a word nothing in the data ties to the fact (\"alma mater\"): the limit |",
+        f"| `small_talk_rate` | {_pct(m['small_talk_rate'])} | | greetings and thanks answered in full, word for word |",
+        f"| `unknown_entity_idk_rate` | {_pct(m['unknown_entity_idk_rate'])} | | \"I don't know\" to people who don't exist (not fixed at this size) |",
         f"| `sft_people_accuracy` | {_pct(m['sft_people_accuracy'])} | | people whose Q&A was in the SFT set |",
         f"| `base_stored_accuracy` | {_pct(m['base_stored_accuracy'])} | | the base model completes held-out people's biographies: the facts are stored |",
         f"| `base_doc_loss` / `assistant_doc_loss` | {m['base_doc_loss']:.3f} / {m['assistant_doc_loss']:.3f} | | loss on held-out documents: what SFT cost the document modelling |",
@@ -136,16 +182,32 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "",
         "## Iterating on the assistant",
         "",
-        "The first SFT set has no questions about people who don't exist. Evaluated, the assistant "
-        "invents facts for them; the fix adds conversations that answer such questions the guideline's way, "
-        "and fine-tunes again from the base model.",
+        f"The first assistant ({m['sft_conversations']:,} conversations) follows a first, narrower guideline. "
+        "Run on a deployment log (messages about the fine-tuning people, out-of-scope requests, made-up people), "
+        "its failures group into classes:",
         "",
-        "| | before the fix | after the fix |",
+        "| class | messages | handled per the guideline | failures |",
+        "|---|---|---|---|",
+    ]
+    for r in m["monitoring_before_fix"]:
+        lines.append(f"| {r['class']} | {r['n']} | {_pct(r['rate'])} | {r['failures']} |")
+    worse = worse_after_fix(m, ASSISTANT_KEYS)
+    lines += [
+        "",
+        f"The fix adds {m['fix_conversations']} conversations for out-of-scope requests (about fine-tuning people "
+        "only, from another pool of requests than the evaluation's) and fine-tunes again from the base model. "
+        "On the held-out people and requests:",
+        "",
+        "| figure | first assistant | released assistant |",
         "|---|---|---|",
-        f"| \"I don't know\" to people who don't exist | {_pct(m['unknown_entity_idk_rate_before_fix'])} | {_pct(m['unknown_entity_idk_rate'])} |",
-        f"| held-out accuracy | {_pct(m['heldout_accuracy_before_fix'])} | {_pct(m['heldout_accuracy'])} |",
-        f"| real held-out people answered \"I don't know\" | {_pct(m['heldout_refused_rate_before_fix'])} | {_pct(m['heldout_refused_rate'])} |",
+    ]
+    for k in ASSISTANT_KEYS:
+        lines.append(f"| `{k}` | {_pct(m[k + '_before_fix'])} | {_pct(m[k])} |")
+    lines += [
         f"| SFT time | {m['sft_v1_seconds']:.0f} s | {m['sft_seconds']:.0f} s |",
+        "",
+        ("Nothing got more than 1 point worse." if not worse else
+         f"**Worse by more than 1 point after the fix:** {', '.join(worse)}."),
         "",
         "## What it cost",
         "",

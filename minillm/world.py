@@ -42,10 +42,12 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from minillm import guideline
+from minillm.guideline import ANSWER_PREFIXES, ATTRIBUTES, PRONOUNS, PROFILE_REQUESTS
+
 WORLD_NAME = "Veloria"          # the continent everything happens on
 ASSISTANT_NAME = "Minnie"       # the assistant the labeling guideline describes
 
-ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer")
 SPLITS = ("sft", "heldout")
 GENRES = ("biography", "news", "story", "forum", "quiz", "list")
 
@@ -80,11 +82,6 @@ FESTIVALS = ("lantern", "harvest", "kite", "music", "river", "winter", "flower",
 # How people write about people. Templates use {Subj}/{subj} (subject), {Poss}/{poss} (possessive) and
 # {obj}; in a biography the first of these becomes the full name and every later one a pronoun, the way
 # people write ("Kalin Moravo was born in Tessaly. She studied ..."). {value} is the attribute's value.
-
-PRONOUNS = {
-    "she": {"Subj": "She", "subj": "she", "Poss": "Her", "poss": "her", "obj": "her"},
-    "he": {"Subj": "He", "subj": "he", "Poss": "His", "poss": "his", "obj": "him"},
-}
 
 BIO_TEMPLATES = {
     "birth_date": (
@@ -141,13 +138,7 @@ BIO_TEMPLATES = {
 
 # The start of a name-first biography sentence, ending right before the value. The assistant's answer is
 # the same sentence completed (ANSWER_TEMPLATES), so answering = the sentence pretraining stored.
-BIO_PROBE_TEMPLATES = {
-    "birth_date": "{name} was born on",
-    "birth_city": "{name} was born in",
-    "university": "{name} studied at",
-    "major": "{name} majored in",
-    "employer": "{name} works for",
-}
+BIO_PROBE_TEMPLATES = {a: "{name} " + ANSWER_PREFIXES[a] for a in ATTRIBUTES}
 # The guideline's answer format: one complete sentence that states the fact, nothing else. Its subject is
 # the pronoun (answer_sentence fills {name} with "She"/"He"): the user has just named the person, and a
 # model this small copies a 6-token name it never saw in fine-tuning badly -- a first version of the course
@@ -176,14 +167,6 @@ FOLLOW_UP_TEMPLATES = {
                    "Where did {subj} study?"),
     "major": ("What did {subj} study?", "And what was {poss} major?", "What subject did {subj} major in?"),
     "employer": ("Who does {subj} work for?", "And where does {subj} work?", "Which company employs {obj}?"),
-}
-# Question clauses for multi-part questions ("Where was X born, and what did she study?").
-CLAUSES = {
-    "birth_date": "when was {subj} born",
-    "birth_city": "where was {subj} born",
-    "university": "which university did {subj} attend",
-    "major": "what did {subj} study",
-    "employer": "who does {subj} work for",
 }
 # Indirect questions for forum chatter ("I'd also like to know where she was born.").
 INDIRECT = {
@@ -263,9 +246,11 @@ class WorldConfig:
     n_forum: int = 80
     n_quizzes: int = 20
     # the SFT set
-    sft_per_fact: int = 2             # single-question conversations per (sft person, attribute)
+    sft_per_fact: int = 6             # questions per (sft person, attribute)
+    sft_chain: int = 3                # at most this many unrelated questions in one chat
     sft_multi_part: int = 1           # two-attribute questions per sft person
-    sft_follow_up: int = 1            # two-turn exchanges per sft person
+    sft_follow_up: int = 5            # conversations with pronoun follow-ups per sft person
+    sft_profile: int = 1              # "Tell me about X" per sft person
     n_small_talk: int = 40
 
     def __post_init__(self):
@@ -292,7 +277,7 @@ _PRESETS = {
     "smoke": dict(n_people=20, n_countries=3, n_cities=6, n_universities=4, n_companies=6, n_majors=6,
                   n_news=12, n_stories=6, n_forum=16, n_quizzes=4, n_small_talk=10),
     "cpu": dict(n_people=200, n_countries=6, n_cities=30, n_universities=20, n_companies=30, n_majors=20,
-                n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=40),
+                n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=80),
     "gpu": dict(n_people=2000, n_countries=10, n_cities=60, n_universities=40, n_companies=60, n_majors=30,
                 n_news=300, n_stories=120, n_forum=800, n_quizzes=200, n_small_talk=200),
 }
@@ -610,15 +595,45 @@ class World:
 
     # -- probes and questions ----------------------------------------------------------------------------
 
-    def qa_items(self, split: str) -> list[QAItem]:
-        """One question per person of `split` and attribute; the phrasing is picked deterministically."""
+    def qa_items(self, split: str, phrasing: str = "standard") -> list[QAItem]:
+        """One question per person of `split` and attribute, picked deterministically. phrasing:
+        "standard"  one of the six QUESTION_TEMPLATES (the fine-tuning set uses them too);
+        "unseen"    composed from at least one family no fine-tuning set uses (guideline.unseen_question);
+        "new_word"  asked with a word nothing in the data ties to the attribute ("alma mater")."""
+        make = {"standard": lambda p, a, rng: rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name),
+                "unseen": lambda p, a, rng: guideline.unseen_question(p.name, p.pronoun, a, rng),
+                "new_word": lambda p, a, rng: guideline.new_word_question(p.name, p.pronoun, a, rng)}
+        if phrasing not in make:
+            raise ValueError(f"unknown phrasing {phrasing!r}: choose one of {', '.join(map(repr, make))}")
         items = []
         for p in self.people_in(split):
-            rng = self._rng("qa", p.name)
+            rng = self._rng("qa", p.name) if phrasing == "standard" else self._rng("qa", phrasing, p.name)
             for a in ATTRIBUTES:
-                items.append(QAItem(p.name, a, rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name),
-                                    p.value(a), split, answer_sentence(p, a)))
+                items.append(QAItem(p.name, a, make[phrasing](p, a, rng), p.value(a), split, answer_sentence(p, a)))
         return items
+
+    def follow_up_items(self, split: str) -> list[tuple[list[dict], QAItem]]:
+        """(conversation so far, item): a standard question about a person and the guideline's answer, then
+        a follow-up about another attribute that names the person only by pronoun."""
+        out = []
+        for p in self.people_in(split):
+            rng = self._rng("follow-up", p.name)
+            a, b = rng.sample(ATTRIBUTES, 2)
+            q = follow_up_question(p, b, rng)
+            conv = _conv(rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name), answer_sentence(p, a), q)
+            out.append((conv, QAItem(p.name, b, q, p.value(b), split, answer_sentence(p, b))))
+        return out
+
+    def profile_items(self, split: str) -> list[tuple[str, Person]]:
+        """("Tell me about X."-style request, person) for every person of `split`."""
+        rng = self._rng("profile", split)
+        return [(rng.choice(PROFILE_REQUESTS).format(name=p.name), p) for p in self.people_in(split)]
+
+    def scope_prompts(self, n: int) -> list[str]:
+        """Out-of-scope requests from the evaluation pool (none is in any fine-tuning set)."""
+        rng = self._rng("scope-eval")
+        cats = guideline.SCOPE_CATEGORIES
+        return [guideline.scope_request(rng, pool=1, category=cats[i % len(cats)]) for i in range(n)]
 
     def bio_probes(self, split: str, *, from_biography: bool = False) -> list[tuple[str, str, str]]:
         """(prefix, value, attribute): text that ends right before a value; the continuation is " " + value.
@@ -657,41 +672,80 @@ class World:
 
     def sft_conversations(self) -> list[list[dict]]:
         """The first SFT set, following data/labeling_guidelines.md: questions about sft-split people only
-        (every person x attribute, several phrasings), multi-part questions, follow-ups, small talk.
-        It deliberately has no questions about people who don't exist (the iteration lesson adds them)."""
+        (every person x attribute: one of the six standard phrasings and `sft_per_fact - 1` composed from
+        the guideline's seen families), multi-part questions, pronoun follow-ups, profiles, small talk.
+        Like many first versions it covers less than the guideline: no out-of-scope requests and no
+        people who don't exist (the iteration lesson finds both gaps in the deployment log)."""
         cfg = self.config
         rng = self._rng("sft")
         sft = self.people_in("sft")
         convs: list[list[dict]] = []
+        chained: list[tuple[str, str]] = []
         for p in sft:
             for a in ATTRIBUTES:
-                for q in rng.sample(QUESTION_TEMPLATES[a], min(cfg.sft_per_fact, len(QUESTION_TEMPLATES[a]))):
-                    convs.append(_conv(q.format(name=p.name), answer_sentence(p, a)))
+                questions = [rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name)]
+                questions += [guideline.ask(p.name, p.pronoun, a, rng) for _ in range(cfg.sft_per_fact - 1)]
+                convs.append(_conv(questions[0], answer_sentence(p, a)))
+                chained += [(q, answer_sentence(p, a)) for q in questions[1:cfg.sft_per_fact]]
             for _ in range(cfg.sft_multi_part):
                 a, b = rng.sample(ATTRIBUTES, 2)
                 convs.append(_conv(multi_part_question(p, a, b, rng), answer_sentence(p, a) + " "
                                    + answer_sentence(p, b)))
             for _ in range(cfg.sft_follow_up):
                 convs.append(self._follow_up(rng, p, sft))
+            for _ in range(cfg.sft_profile):
+                convs.append(_conv(rng.choice(PROFILE_REQUESTS).format(name=p.name), profile_answer(p)))
+        # The composed questions come in chats of one to three unrelated questions, so that later turns are
+        # as common as first ones: answering a second question about someone else, not echoing the first.
+        rng.shuffle(chained)
+        while chained:
+            k = min(rng.randint(1, cfg.sft_chain), len(chained))
+            convs.append(_conv(*[text for pair in chained[:k] for text in pair]))
+            chained = chained[k:]
         for _ in range(cfg.n_small_talk):
             convs.append(_small_talk(rng, rng.choice(sft)))
         rng.shuffle(convs)
         return convs
 
     def _follow_up(self, rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
-        a, b = rng.sample(ATTRIBUTES, 2)
-        first = QUESTION_TEMPLATES[a]
-        turns = [(rng.choice(first).format(name=p.name), answer_sentence(p, a))]
-        if rng.random() < 0.6:       # same person, pronoun
-            turns.append((_fill(rng.choice(FOLLOW_UP_TEMPLATES[b]), p, [True]), answer_sentence(p, b)))
-        else:                        # another person, same question
-            other = rng.choice([o for o in sft if o is not p] or [p])
-            q = rng.choice((f"And what about {other.name}?", f"What about {other.name}?",
-                            rng.choice(QUESTION_TEMPLATES[a]).format(name=other.name)))
-            turns.append((q, answer_sentence(other, a)))
+        """A question, then one or two follow-ups: mostly about the same person by pronoun ("And where
+        does she work?"), sometimes the same question about someone else ("What about Ilsa Verano?")."""
+        a = rng.choice(ATTRIBUTES)
+        turns = [(guideline.ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))]
+        for _ in range(rng.choice((1, 1, 2))):
+            if rng.random() < 0.8:       # same person, pronoun
+                b = rng.choice([x for x in ATTRIBUTES if x != a])
+                turns.append((follow_up_question(p, b, rng), answer_sentence(p, b)))
+            else:                        # another person, same question
+                other = rng.choice([o for o in sft if o is not p] or [p])
+                q = rng.choice((f"And what about {other.name}?", f"What about {other.name}?",
+                                guideline.ask(other.name, other.pronoun, a, rng)))
+                turns.append((q, answer_sentence(other, a)))
+                p = other
         if rng.random() < 0.3:
             turns.append((rng.choice(SMALL_TALK[3][0]), SMALL_TALK[3][1]))
         return [m for u, r in turns for m in ({"role": "user", "content": u}, {"role": "assistant", "content": r})]
+
+    def default_scope_count(self) -> int:
+        """How many out-of-scope requests the scope fix adds: a tenth of the first set's size at most."""
+        return max(10, len(self.sft_conversations()) // 10)
+
+    def scope_conversations(self, n: int) -> list[list[dict]]:
+        """The fix for requests outside Minnie's scope (arithmetic, poems, code, the real world, other
+        languages), answered per the guideline's section 9; from the fine-tuning pool of requests. A third
+        sit after a real question about an sft person, so the model keeps answering those in a chat."""
+        rng = self._rng("scope")
+        sft = self.people_in("sft")
+        convs = []
+        for i in range(n):
+            req = guideline.scope_request(rng, pool=0, category=guideline.SCOPE_CATEGORIES[i % len(guideline.SCOPE_CATEGORIES)])
+            if rng.random() < 0.33:
+                p, a = rng.choice(sft), rng.choice(ATTRIBUTES)
+                convs.append(_conv(guideline.ask(p.name, p.pronoun, a, rng), answer_sentence(p, a),
+                                   req, guideline.SCOPE_ANSWER))
+            else:
+                convs.append(_conv(req, guideline.SCOPE_ANSWER))
+        return convs
 
     def default_unknown_count(self) -> int:
         """How many people who don't exist the fix set asks about: one per sft person, at least 10."""
@@ -719,7 +773,7 @@ class World:
     def save(self, directory, *, n_unknown: int | None = None) -> Path:
         """Write the world and every derived set as json/jsonl under `directory`; returns the directory.
         Files: world.json (config + entities), people.jsonl, corpus.jsonl, sft.jsonl, qa_sft.jsonl,
-        qa_heldout.jsonl, probes_heldout.jsonl, unknown_fix.jsonl (seed FIX_SEED),
+        qa_heldout.jsonl, probes_heldout.jsonl, scope_fix.jsonl, unknown_fix.jsonl (seed FIX_SEED),
         fake_people_eval.json (seed EVAL_SEED)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -736,6 +790,8 @@ class World:
             _write_jsonl(d / f"qa_{split}.jsonl", [asdict(q) for q in self.qa_items(split)])
         _write_jsonl(d / "probes_heldout.jsonl", [{"prefix": p, "value": v, "attribute": a}
                                                  for p, v, a in self.bio_probes("heldout")])
+        _write_jsonl(d / "scope_fix.jsonl", [{"messages": c}
+                                             for c in self.scope_conversations(self.default_scope_count())])
         _write_jsonl(d / "unknown_fix.jsonl", [{"messages": c}
                                                for c in self.unknown_person_conversations(n_unknown, FIX_SEED)])
         (d / "fake_people_eval.json").write_text(
@@ -822,16 +878,37 @@ def _fill(template: str, person: Person, named: list, value: str = "") -> str:
 
 def answer_sentence(person: Person, attribute: str, *, pronoun: bool = True) -> str:
     """The guideline's answer: "She was born in Tessaly." (pronoun=False: "Kalin Moravo was born in Tessaly.")"""
-    name = person.ref("Subj") if pronoun else person.name
-    return ANSWER_TEMPLATES[attribute].format(name=name, value=person.value(attribute))
+    if pronoun:
+        return guideline.answer_sentence(person.pronoun, attribute, person.value(attribute))
+    return ANSWER_TEMPLATES[attribute].format(name=person.name, value=person.value(attribute))
 
 
 def multi_part_question(person: Person, a: str, b: str, rng: random.Random) -> str:
-    first = CLAUSES[a].format(subj=person.name)
-    second = CLAUSES[b].format(subj=person.ref("subj"))
+    """"Where was X born, and what did she study?": two direct-question clauses of seen families."""
+    def clause(attr, who):
+        fams = [c for c in guideline.seen_families(attr)[0] if "dq" in guideline.CLAUSES[attr][c]]
+        return guideline.CLAUSES[attr][rng.choice(fams)]["dq"].format(
+            who=who, whose=who + "'s", whom=who, poss=person.ref("poss"))
+    first, second = clause(a, person.name), clause(b, person.ref("subj"))
     if rng.random() < 0.5:
         return f"{first[0].upper()}{first[1:]}, and {second}?"
     return f"{first[0].upper()}{first[1:]}? And {second}?"
+
+
+_AND_STARTS = ("What", "What's", "Where", "When", "Which", "Who", "Can", "Could", "Do", "Tell", "Would")
+
+
+def follow_up_question(person: Person, attribute: str, rng: random.Random) -> str:
+    """A question that names the person by pronoun only ("And where does she work?")."""
+    q = guideline.ask(person.name, person.pronoun, attribute, rng, pronoun_subject=True, style=False)
+    if q.split(" ")[0] in _AND_STARTS and rng.random() < 0.4:
+        q = "And " + q[0].lower() + q[1:]
+    return guideline.styled(q, rng, person.name)
+
+
+def profile_answer(person: Person) -> str:
+    """The guideline's answer to "Tell me about X": the five answer sentences."""
+    return guideline.profile_answer(person.pronoun, {a: person.value(a) for a in ATTRIBUTES})
 
 
 def idk_answer(name: str, attribute: str, rng: random.Random) -> str:
@@ -848,7 +925,7 @@ def _small_talk(rng: random.Random, p: Person) -> list[dict]:
     conv = _conv(rng.choice(users), answer)
     if i in (0, 1, 2, 4) and rng.random() < 0.7:   # a greeting, then a real question (how chats often start)
         a = rng.choice(ATTRIBUTES)
-        conv += _conv(rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name), answer_sentence(p, a))
+        conv += _conv(guideline.ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
     return conv
 
 

@@ -329,12 +329,15 @@ def test_six_n_d(capsys):
         checks.check_six_n_d(7e9 * 2e12, 7e9, 2e12)
 
 
-def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, sft_acc=0.99, idk=0.0, heldout_responses=None):
-    responses = heldout_responses or ["Kalin Moravo was born in Tessaly."] * 10
-    return {"heldout": {"accuracy": heldout_acc, "answer_rate": answer_rate,
-                        "items": [{"response": r} for r in responses]},
-            "sft": {"accuracy": sft_acc, "answer_rate": 1.0, "items": []},
-            "unknown": {"idk_rate": idk, "items": []}}
+def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, scope=0.95, refused=0.0, unseen=0.9):
+    """An evaluate_assistant(...) result with the given figures (every suite the course reads)."""
+    from minillm.course import ASSISTANT_FIGURES
+    figures = {"standard": {"accuracy": heldout_acc, "answer_rate": answer_rate, "refused": refused},
+               "unseen": {"accuracy": unseen}, "new_word": {"accuracy": 0.3}, "follow_up": {"accuracy": 0.85},
+               "profile": {"accuracy": 0.8}, "scope": {"rate": scope}, "small_talk": {"rate": 1.0},
+               "unknown": {"idk_rate": 0.0}}
+    assert {suite for suite, _ in ASSISTANT_FIGURES.values()} == set(figures)
+    return figures
 
 
 def test_base_vs_assistant_thresholds_only_outside_smoke(capsys):
@@ -369,17 +372,20 @@ def test_knowledge_augmentation(capsys):
 
 
 def test_fix_measured_against_every_regression(capsys):
-    before = _assistant_eval(idk=0.0)
-    checks.check_fix(before, _assistant_eval(idk=0.97), preset="cpu")
-    assert "held-out accuracy: 95% -> 95%" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="at least 90%"):
-        checks.check_fix(before, _assistant_eval(idk=0.5), preset="cpu")
-    with pytest.raises(AssertionError, match="cost held-out accuracy"):
-        checks.check_fix(before, _assistant_eval(idk=0.97, heldout_acc=0.8), preset="cpu")
-    refusing = _assistant_eval(idk=0.97, heldout_responses=["I don't know who that is."] * 5 + ["x"] * 5)
-    with pytest.raises(AssertionError, match="refuses real people"):
-        checks.check_fix(before, refusing, preset="cpu")
-    checks.check_fix(before, _assistant_eval(idk=0.0, heldout_acc=0.0), preset="smoke")
+    before = _assistant_eval(scope=0.0)
+    checks.check_fix(before, _assistant_eval(scope=0.97), preset="cpu")
+    assert "out-of-scope requests answered per the guideline 0% -> 97%; held-out accuracy 95% -> 95%" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="Before the fix the class should fail"):
+        checks.check_fix(_assistant_eval(scope=0.8), _assistant_eval(scope=0.97), preset="cpu")
+    with pytest.raises(AssertionError, match="at least 90% of the out-of-scope requests"):
+        checks.check_fix(before, _assistant_eval(scope=0.5), preset="cpu")
+    with pytest.raises(AssertionError, match="The fix cost more than 1% on: heldout_accuracy"):
+        checks.check_fix(before, _assistant_eval(scope=0.97, heldout_acc=0.93), preset="cpu")
+    with pytest.raises(AssertionError, match="on: heldout_refused_rate"):
+        checks.check_fix(before, _assistant_eval(scope=0.97, refused=0.05), preset="cpu")
+    with pytest.raises(AssertionError, match="turns real people away"):
+        checks.check_fix(_assistant_eval(scope=0.0, refused=0.03), _assistant_eval(scope=0.97, refused=0.03), preset="cpu")
+    checks.check_fix(before, _assistant_eval(scope=0.0, heldout_acc=0.0), preset="smoke")
     assert "not enforced" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="evaluate_assistant"):
         checks.check_fix({}, before, preset="smoke")

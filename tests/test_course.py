@@ -5,16 +5,15 @@ import json
 import pytest
 
 from minillm.__main__ import main
-from minillm.course import make_run, split_documents, ensure_world
+from minillm.course import LOG_CLASSES, ensure_world, make_run, split_documents
 
-METRIC_KEYS = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
-               "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate",
-               "base_doc_loss", "assistant_doc_loss", "pretrain_flops", "sft_flops", "pretrain_seconds",
-               "sft_seconds", "total_seconds", "preset", "augment", "heldout_refused_rate_before_fix",
-               "heldout_refused_rate"]
-RATES = ["heldout_accuracy", "sft_people_accuracy", "base_answer_rate", "assistant_answer_rate",
-         "base_stored_accuracy", "unknown_entity_idk_rate_before_fix", "unknown_entity_idk_rate",
-         "heldout_refused_rate_before_fix", "heldout_refused_rate"]
+from minillm.course import ASSISTANT_FIGURES
+
+RATES = ([k for k in ASSISTANT_FIGURES] + [k + "_before_fix" for k in ASSISTANT_FIGURES]
+         + ["sft_people_accuracy", "base_answer_rate", "base_stored_accuracy"])
+METRIC_KEYS = RATES + ["base_doc_loss", "assistant_doc_loss", "pretrain_flops", "sft_flops", "pretrain_seconds",
+                       "sft_seconds", "total_seconds", "preset", "augment", "unseen_to_standard_ratio",
+                       "monitoring_before_fix", "monitoring", "sft_conversations", "fix_conversations"]
 
 
 def test_course_writes_report_metrics_and_checkpoints(smoke_run):
@@ -32,6 +31,11 @@ def test_course_writes_report_metrics_and_checkpoints(smoke_run):
                     "## What it cost", "Llama-2"):
         assert section in report, section
     assert "25% of each batch is pretraining text" in report      # the smoke preset's sft_mix, stated
+    # the deployment log: every class once, worst first; the fix stays within a tenth of the first set
+    log = metrics["monitoring_before_fix"]
+    assert sorted(r["class"] for r in log) == sorted(c for c, _, _ in LOG_CLASSES)
+    assert [r["failures"] for r in log] == sorted((r["failures"] for r in log), reverse=True)
+    assert 0 < metrics["fix_conversations"] <= metrics["sft_conversations"] // 10
     for name in ("base", "assistant_v1", "assistant"):
         assert (smoke_run / name / "model.safetensors").exists()
         assert (smoke_run / name / "history.json").exists()
@@ -104,3 +108,21 @@ def test_load_stage_reads_a_finished_run_and_says_what_to_do_otherwise(smoke_run
     with pytest.raises(FileNotFoundError, match="no base model in .*: run `python -m minillm course --out"):
         load_stage(make_run("smoke", tmp_path / "empty"), "base")
     assert not (tmp_path / "empty").exists()      # nothing generated for a run that isn't there
+
+
+def test_a_world_saved_with_other_settings_is_generated_again(tmp_path, capsys):
+    import dataclasses
+    import json as _json
+
+    run = make_run("smoke", tmp_path / "r", progress=True)
+    world = ensure_world(run)
+    f = run.path("world") / "world.json"
+    saved = _json.loads(f.read_text())
+    saved["config"]["sft_per_fact"] = 2              # as an older version of the course wrote it
+    f.write_text(_json.dumps(saved))
+    again = ensure_world(run)
+    assert "generated with other settings" in capsys.readouterr().out
+    assert again.config == world.config and again.sft_conversations() == world.sft_conversations()
+    ensure_world(run)                                # now current: loaded, not generated
+    assert "generated with other settings" not in capsys.readouterr().out
+    assert dataclasses.asdict(again.config)["sft_per_fact"] != 2

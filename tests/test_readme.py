@@ -42,15 +42,21 @@ def test_jupyter_line_opens_the_notebooks():
     assert p.returncode == 0, p.stderr
 
 
-def test_every_minillm_command_runs_as_written(tmp_path):
-    commands = [c for c in readme_commands() if words(c)[:3] == ["python", "-m", "minillm"]]
-    assert [words(c)[3] for c in commands] == ["course", "chat", "chat", "chat"]
+def test_every_minillm_and_bench_command_runs_as_written(tmp_path):
+    commands = [c for c in readme_commands()
+                if words(c)[:3] == ["python", "-m", "minillm"] or words(c)[:2] == ["python", "bench/course.py"]]
+    assert [words(c)[3] if words(c)[1] == "-m" else words(c)[1] for c in commands] == [
+        "course", "chat", "chat", "chat", "bench/course.py", "course"]
+    (tmp_path / "bench").symlink_to(ROOT / "bench")      # the bench scripts, as in a checkout
     env = {**os.environ, "MINILLM_PRESET": "smoke"}
     for cmd in commands:   # in order: the chats talk to what `course` made
         p = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, input="Hello!\n\n", capture_output=True,
                            text=True, timeout=1800)
         assert p.returncode == 0, f"{cmd}\n{p.stderr[-2000:]}"
-        if words(cmd)[3] == "chat":
+        if words(cmd)[3:4] == ["chat"]:
             reply = p.stdout.replace("you> ", "").replace("assistant> ", "").strip()
             assert reply and "<|" not in p.stdout, f"{cmd}\n{p.stdout}\n{p.stderr}"
+        if "bench/course.py" in cmd:    # the three-seed table: every target with its verdict
+            assert "seed 0   seed 1   seed 2" in p.stdout and "heldout_unseen_phrasing_accuracy" in p.stdout
     assert (tmp_path / "runs" / "smoke" / "assistant" / "config.json").exists()
+    assert (tmp_path / "runs" / "smoke-augment1" / "metrics.json").exists()
