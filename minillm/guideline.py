@@ -9,17 +9,20 @@ composed from two parts:
     a clause, which says what is asked:   "where was {who} born" / "where {who} was born" / "{whose} hometown"
     a wrapper, which says how:            "{DQ}?"  "Can you tell me {IQ}?"  "Tell me {NP}."  "{Name}: {DQ}?"
 
-and a surface style (as typed: lower case but for the name, no question mark). Clauses come in three grammatical forms so
-that any wrapper can take any clause: a direct question (DQ), an indirect one (IQ) and a noun phrase (NP).
+and a surface style (as typed: lower case but for the name, no question mark). Clauses come in three
+grammatical forms so that most wrappers can take most clauses: a direct question (DQ), an indirect one (IQ)
+and a noun phrase (NP).
 Each attribute has several clause *families* (one wording in its three forms) and there are several
 wrapper families, so a fact can be asked in hundreds of ways.
 
 Some families are kept out of every fine-tuning set (`UNSEEN_CLAUSES`, `UNSEEN_WRAPPERS`): questions built
 from them measure whether the assistant answers questions it was never shown, the way held-out people
-measure whether it answers about people it was never shown. Unseen clauses use words the biographies tie to
-the attribute ("specialized in", "was a student at"): the model can only map a wording to a fact if its
-data tied the two somewhere. `NEW_WORD_CLAUSES` use words no document uses ("alma mater"): the limit of
-what fine-tuning on other wordings can do, measured on its own.
+measure whether it answers about people it was never shown. Unseen clauses arrange words that the answers and
+the biographies tie to the attribute in a new way ("the company X works for", "X works for which company?"):
+the model can only map a wording to a fact if its data tied the two somewhere (unseen clauses made of words
+only the biographies use, like "Where was X a student?", were answered 3-89% right per family; bench/RESULTS.md).
+`NEW_WORD_CLAUSES` use words no document uses ("alma mater"): the limit of what fine-tuning on other
+wordings can do, measured on its own.
 
 Standard library only, like minillm.world.
 """

@@ -16,12 +16,16 @@ What the module makes:
     World.generate(config)              people (five ATTRIBUTES each, split "sft" / "heldout") and entities
     world.documents()                   the pretraining "internet": biographies (the bulk), news, stories,
                                         forum threads, quiz pages, lists
-    world.sft_conversations()           the fine-tuning set, written to data/labeling_guidelines.md; it
-                                        mentions only "sft" people and deliberately has no unknown-person questions
-    world.qa_items(split)               one question per person and attribute, for evaluation
+    world.sft_conversations()           the first fine-tuning set, written to data/labeling_guidelines.md (questions
+                                        composed by minillm.guideline); it mentions only "sft" people and has no
+                                        out-of-scope requests and no unknown people
+    world.scope_conversations(n)        the iteration lesson's fix: out-of-scope requests, answered per the guideline
+    world.qa_items(split, phrasing)     one question per person and attribute, for evaluation (standard, unseen
+                                        or new-word phrasing); follow_up_items, profile_items, scope_prompts too
     world.bio_probes(split)             "Kalin Moravo was born in" -> "Tessaly": what the base model stored
     world.fake_people(n, seed)          names that belong to nobody
-    world.unknown_person_conversations  the iteration lesson's fix: "I don't have any information about ..."
+    world.unknown_person_conversations  "I don't have any information about ...": what fine-tuning cannot fix
+                                        at the cpu size (notebook 08's second part)
     world.save(dir) / World.load(dir)   jsonl files under data/
 
 Two rules the genres follow, because the lessons measure them:
