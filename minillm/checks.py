@@ -28,7 +28,7 @@ def _ok(msg: str) -> None:
 
 
 def _missed(msg: str) -> None:
-    """A course target (DESIGN §5) that a whole training run missed. That is a finding about the run, not
+    """A course target (minillm.report.TARGETS) that a whole training run missed. That is a finding about the run, not
     an error in the student's code, so it is reported, not raised -- unless MINILLM_STRICT_TARGETS=1
     (an instructor grading runs against the targets)."""
     if os.environ.get("MINILLM_STRICT_TARGETS") == "1":
@@ -437,7 +437,7 @@ __all__ = ["check_pair_counts", "check_merge", "check_bpe_merges", "check_attent
 # ------------------------------------------------------------------------------------------------
 # fine-tuning, base vs assistant, iterating, cost (notebooks 06-09)
 #
-# These check results of whole training runs. The course's thresholds (DESIGN §5) hold for the `cpu`
+# These check results of whole training runs. The course's thresholds (minillm.report.TARGETS) hold for the `cpu`
 # and `gpu` presets; the `smoke` model is too small to learn anything, so with preset="smoke" a check
 # verifies the inputs' shape and reports the numbers without enforcing the thresholds.
 

@@ -86,15 +86,15 @@ def ensure_world(run: Run) -> World:
     too, the tokenizer is trained again, and the base model with it, by the stages' data check)."""
     d = run.path("world")
     config = world_config(run.preset.name, run.augment, run.seed)
-    if (d / "world.json").exists():
-        world = World.load(d)
-        if world.config == config:
-            return world
-        _log(run, "world: generated with other settings than this version's; generating it again")
-        if World.generate(config).documents() != world.documents():
-            shutil.rmtree(run.path("tokenizer"), ignore_errors=True)
+    saved = World.load(d) if (d / "world.json").exists() else None
+    if saved is not None and saved.config == config:
+        return saved
     t0 = time.perf_counter()
     world = World.generate(config)
+    if saved is not None:
+        _log(run, "world: generated with other settings than this version's; generating it again")
+        if world.documents() != saved.documents():
+            shutil.rmtree(run.path("tokenizer"), ignore_errors=True)
     world.save(d)
     _record_seconds(run, "world", time.perf_counter() - t0)
     _log(run, f"world: {world.describe()}")
@@ -240,7 +240,7 @@ def sft_conversations(world: World, *, fix: bool) -> list:
     out-of-scope requests the first guideline left out, answered the guideline's way)."""
     convs = list(world.sft_conversations())
     if fix:
-        convs += world.scope_conversations(world.default_scope_count())
+        convs += world.scope_conversations(world.default_scope_count(convs))
     return convs
 
 
@@ -419,6 +419,7 @@ def run_course(run: Run) -> dict:
     v1_log = evaluate_assistant(run, v1, world, tok, split="sft")
     final_log = evaluate_assistant(run, assistant, world, tok, split="sft")
     pre, sft_v1, sft = (stage_summary(run.path(n)) for n in ("base", "assistant_v1", "assistant"))
+    first_set = world.sft_conversations()
     final, before = assistant_figures(final_eval), assistant_figures(v1_eval)
     metrics = {
         "preset": run.preset.name,
@@ -437,8 +438,8 @@ def run_course(run: Run) -> dict:
         "pretrain_seconds": pre["seconds"], "sft_seconds": sft["seconds"],
         "sft_v1_seconds": sft_v1["seconds"],
         "monitoring_before_fix": monitor(v1_log), "monitoring": monitor(final_log),
-        "sft_conversations": len(sft_conversations(world, fix=False)),
-        "fix_conversations": len(sft_conversations(world, fix=True)) - len(sft_conversations(world, fix=False)),
+        "sft_conversations": len(first_set),
+        "fix_conversations": world.default_scope_count(first_set),
     }
     timings = _record_seconds(run, "evaluation", time.perf_counter() - t_eval)
     # the whole course: every stage's own time (also when earlier stages were loaded from a previous run)

@@ -730,9 +730,11 @@ class World:
             turns.append((rng.choice(SMALL_TALK[3][0]), SMALL_TALK[3][1]))
         return [m for u, r in turns for m in ({"role": "user", "content": u}, {"role": "assistant", "content": r})]
 
-    def default_scope_count(self) -> int:
-        """How many out-of-scope requests the scope fix adds: a tenth of the first set's size at most."""
-        return max(10, len(self.sft_conversations()) // 10)
+    def default_scope_count(self, first_set: list | None = None) -> int:
+        """How many out-of-scope requests the scope fix adds: a tenth of the first set's size at most
+        (pass the first set when you have it, so it is not generated again)."""
+        first_set = self.sft_conversations() if first_set is None else first_set
+        return max(10, len(first_set) // 10)
 
     def scope_conversations(self, n: int) -> list[list[dict]]:
         """The fix for requests outside Minnie's scope (arithmetic, poems, code, the real world, other
@@ -789,13 +791,14 @@ class World:
         (d / "world.json").write_text(json.dumps(world, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         _write_jsonl(d / "people.jsonl", [asdict(p) for p in self.people])
         _write_jsonl(d / "corpus.jsonl", [asdict(x) for x in self.corpus()])
-        _write_jsonl(d / "sft.jsonl", [{"messages": c} for c in self.sft_conversations()])
+        first_set = self.sft_conversations()
+        _write_jsonl(d / "sft.jsonl", [{"messages": c} for c in first_set])
         for split in SPLITS:
             _write_jsonl(d / f"qa_{split}.jsonl", [asdict(q) for q in self.qa_items(split)])
         _write_jsonl(d / "probes_heldout.jsonl", [{"prefix": p, "value": v, "attribute": a}
                                                  for p, v, a in self.bio_probes("heldout")])
         _write_jsonl(d / "scope_fix.jsonl", [{"messages": c}
-                                             for c in self.scope_conversations(self.default_scope_count())])
+                                             for c in self.scope_conversations(self.default_scope_count(first_set))])
         _write_jsonl(d / "unknown_fix.jsonl", [{"messages": c}
                                                for c in self.unknown_person_conversations(n_unknown, FIX_SEED)])
         (d / "fake_people_eval.json").write_text(
