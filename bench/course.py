@@ -6,15 +6,21 @@ mean meets it and no seed falls more than 3 points short of it.
     python bench/course.py --seeds 0            # one seed
     python bench/course.py --ablation           # also one biography per person (runs/cpu-augment1)
     python bench/course.py --preset gpu --fresh
+    python bench/course.py --set pretrain.optimizer=muon pretrain.max_steps=800   # a changed preset, in its own runs
+    python bench/course.py --set world.answered_share=0.5                         # a changed world
+
+A finished stage is reused only when it is still current (the course's own staleness checks), so after a
+change to the code or the data the affected stages retrain; evaluation always runs again.
 """
 
 import argparse
-import json
+import dataclasses
 import shutil
 import statistics
 
 from minillm.course import make_run, run_course
 from minillm.report import ASSISTANT_KEYS, TARGETS, meets
+from minillm.world import WorldConfig
 
 SEED_SLACK = 0.03   # no seed may be more than 3 points short of a target
 
@@ -32,6 +38,28 @@ def figures(results: list[dict]) -> list[tuple[str, list[float], str]]:
     return rows
 
 
+def changed(preset, settings: list[str]):
+    """(preset, world changes) from "pretrain.max_steps=800"-style settings: pretrain.* and sft.* change
+    the preset's TrainConfigs, world.* the WorldConfig fields a run passes on (Run.world_changes)."""
+    world = {}
+    for s in settings:
+        key, _, value = s.partition("=")
+        part, _, name = key.partition(".")
+        if part not in ("pretrain", "sft", "world") or not value:
+            raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft or world, "
+                             "e.g. pretrain.max_steps=800")
+        cfg = WorldConfig() if part == "world" else getattr(preset, part)
+        if not hasattr(cfg, name):
+            raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
+        kind = type(getattr(cfg, name))
+        value = value if kind is str else kind(float(value)) if kind in (int, float) else value
+        if part == "world":
+            world[name] = value
+        else:
+            preset = dataclasses.replace(preset, **{part: dataclasses.replace(cfg, **{name: value})})
+    return preset, world
+
+
 def verdict(values: list[float], op: str, bound: float) -> str:
     mean = statistics.mean(values)
     worst = min(values) if op == ">=" else max(values)
@@ -45,15 +73,26 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--ablation", action="store_true", help="also one biography per person (the first seed)")
     ap.add_argument("--fresh", action="store_true", help="retrain instead of reusing finished runs")
+    ap.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
+                    help="change the preset's training (pretrain.*, sft.*: e.g. pretrain.max_steps=800) or its "
+                         "world (world.*: e.g. world.answered_share=0.5); runs go to their own folders, "
+                         "runs/<preset>-<changes>")
     args = ap.parse_args()
+    label = "-".join(a.replace("=", "").replace(".", "_") for a in args.set)
+
+    def make(**kw):
+        run = make_run(args.preset, **kw)
+        if label:
+            run.out = run.out.with_name(run.out.name + "-" + label)
+            run.preset, run.world_changes = changed(run.preset, args.set)
+        return run
 
     def result(run):
         if args.fresh and run.out.exists():
             shutil.rmtree(run.out)
-        f = run.out / "metrics.json"
-        return run_course(run) if args.fresh or not f.exists() else json.loads(f.read_text())
+        return run_course(run)
 
-    results = [result(make_run(args.preset, seed=s)) for s in args.seeds]
+    results = [result(make(seed=s)) for s in args.seeds]
     m = results[0]
     print(f"\npreset {m['preset']}, seeds {' '.join(map(str, args.seeds))}, {m['params'] / 1e6:.2f}M parameters, "
           f"{m['augment']} biographies per person")
@@ -75,7 +114,7 @@ def main():
     for row in m["monitoring_before_fix"]:
         print(f"    {row['class']:28s} {row['n']:5d} messages  {row['rate']:6.1%} handled  {row['failures']:4d} failures")
     if args.ablation:
-        a = result(make_run(args.preset, seed=args.seeds[0], augment=1))
+        a = result(make(seed=args.seeds[0], augment=1))
         print(f"\nablation: {a['augment']} biography per person (seed {a['seed']})")
         print(f"  {'heldout_accuracy':44s}{a['heldout_accuracy']:9.1%}   <= 30%")
         print(f"  {'base_stored_accuracy':44s}{a['base_stored_accuracy']:9.1%}   >= 80%")

@@ -331,11 +331,12 @@ def check_next_token_batch(student_fn) -> None:
 # the base model
 
 def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: float, preset: str,
-                     max_answer_rate: float = 0.10, min_stored: float = 0.5) -> None:
+                     max_answer_rate: float | None = None, min_stored: float = 0.5) -> None:
     """A base model is a document sampler that nevertheless stores facts: asked a question it rarely
-    answers (answer_rate <= max_answer_rate), but it completes biographies (stored_accuracy well above
-    chance: >= min_stored and >= 3 x chance). The tiny "smoke" model knows nothing, so there the
-    thresholds are reported, not enforced."""
+    answers (answer_rate <= max_answer_rate, by default the course's base_answer_rate target), but it
+    completes biographies (stored_accuracy well above chance: >= min_stored and >= 3 x chance). The tiny
+    "smoke" model knows nothing, so there the thresholds are reported, not enforced."""
+    max_answer_rate = _target("base_answer_rate") if max_answer_rate is None else max_answer_rate
     answer_rate, stored_accuracy, chance = float(answer_rate), float(stored_accuracy), float(chance)
     for name, v in (("answer_rate", answer_rate), ("stored_accuracy", stored_accuracy), ("chance", chance)):
         if not 0.0 <= v <= 1.0:
@@ -505,7 +506,7 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
     max_base_answer_rate, min_answer_rate = _target("base_answer_rate"), _target("assistant_answer_rate")
     min_heldout = _target("heldout_accuracy")
     try:
-        base_rate = _share("the base model's answer rate", base_eval["answers"]["answer_rate"])
+        base_rate = _share("the base model's answer rate", base_eval["answer_rate"])
         asst_rate = _share("the assistant's answer rate", assistant_eval["standard"]["answer_rate"])
         heldout = _share("held-out accuracy", assistant_eval["standard"]["accuracy"])
     except (KeyError, TypeError):

@@ -19,7 +19,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -48,6 +48,7 @@ class Run:
     augment: int | None = None   # biographies per person (None: the world preset's default)
     seed: int = 0
     progress: bool = True
+    world_changes: dict = field(default_factory=dict)   # WorldConfig fields that differ from the preset's world
 
     def path(self, name: str) -> Path:
         return self.out / name
@@ -85,7 +86,7 @@ def ensure_world(run: Run) -> World:
     (a world from an older version keeps its old fine-tuning set sizes otherwise; if its documents change
     too, the tokenizer is trained again, and the base model with it, by the stages' data check)."""
     d = run.path("world")
-    config = world_config(run.preset.name, run.augment, run.seed)
+    config = replace(world_config(run.preset.name, run.augment, run.seed), **run.world_changes)
     saved = World.load(d) if (d / "world.json").exists() else None
     if saved is not None and saved.config == config:
         return saved
@@ -368,14 +369,21 @@ def monitor(log_eval: dict) -> list[dict]:
 
 
 def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
+    """The base model asked every person's questions as a document (held-out and fine-tuning people apart:
+    some forum threads and quizzes answer fine-tuning people's questions), and its stored knowledge."""
     dev = run.runtime.device
     values = {a: world.attribute_values(a) for a in ATTRIBUTES}
-    items = world.qa_items("heldout") + world.qa_items("sft")
-    responses = ev.ask(model, tok, [it.question for it in items], as_chat=False,
-                       max_new_tokens=run.preset.eval_max_new_tokens, device=dev)
-    answers = ev.score_answers(responses, items, values, require_stop=False)
-    stored = ev.stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
-    return {"answers": answers, "stored": stored}
+    out = {}
+    for split in ("heldout", "sft"):
+        items = world.qa_items(split)
+        responses = ev.ask(model, tok, [it.question for it in items], as_chat=False,
+                           max_new_tokens=run.preset.eval_max_new_tokens, device=dev)
+        out[split] = ev.score_answers(responses, items, values, require_stop=False)
+        out[split]["kinds"] = ev.reply_kinds(out[split])
+    n = sum(out[s]["n"] for s in ("heldout", "sft"))
+    out["answer_rate"] = sum(out[s]["answer_rate"] * out[s]["n"] for s in ("heldout", "sft")) / n
+    out["stored"] = ev.stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
+    return out
 
 
 # metrics.json: each assistant figure -> (suite, figure) of evaluate_assistant on the held-out people.
@@ -429,7 +437,9 @@ def run_course(run: Run) -> dict:
         **final,
         **{k + "_before_fix": v for k, v in before.items()},
         "sft_people_accuracy": final_log["standard"]["accuracy"],
-        "base_answer_rate": base_eval["answers"]["answer_rate"],
+        "base_answer_rate": base_eval["answer_rate"],
+        "base_heldout_accuracy": base_eval["heldout"]["accuracy"],
+        "base_reply_kinds": {s: base_eval[s]["kinds"] for s in ("heldout", "sft")},
         "base_stored_accuracy": base_eval["stored"]["accuracy"],
         "base_doc_loss": ev.document_loss(base, val_tokens, block_size=T, device=dev),
         "assistant_doc_loss": ev.document_loss(assistant, val_tokens, block_size=T, device=dev),

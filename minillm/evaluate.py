@@ -151,6 +151,24 @@ def score_answers(responses: list[Response], items, values_by_attribute: dict, *
     return {"n": n, "answer_rate": answered / max(n, 1), "accuracy": correct / max(n, 1), "items": per}
 
 
+REPLY_KINDS = ("answers", "asks another question", "writes another document")
+
+
+def reply_kind(text: str, stated: str | None) -> str:
+    """What a reply does with a question: states a value (answers), or - like a document sampler - goes on
+    with another question (a quiz's next line, a forum post asking more) or with any other text."""
+    if stated is not None:
+        return "answers"
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return "asks another question" if first_line.endswith("?") else "writes another document"
+
+
+def reply_kinds(scored: dict) -> dict:
+    """Share of each REPLY_KINDS among the items of a score_answers result."""
+    kinds = [reply_kind(it["response"], it["stated"]) for it in scored["items"]]
+    return {k: kinds.count(k) / max(len(kinds), 1) for k in REPLY_KINDS}
+
+
 @torch.no_grad()
 def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: int = 12) -> dict:
     """Does the base model complete "<Full Name> was born in" with the true value?

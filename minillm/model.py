@@ -287,20 +287,32 @@ class GPT(nn.Module):
         flops = 6 * self.num_params(non_embedding=True) + 12 * cfg.n_layer * cfg.n_embd * T
         return float(flops if training else flops / 3)
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type, *, optimizer="adamw",
+                             muon_lr=0.02):
         """
         AdamW with weight decay on the 2D tensors (matmul weights, embeddings) only: decaying
         biases and LayerNorm gains only pulls them toward 0 for no benefit.
         The fused kernel (one launch for all parameters) is used on CUDA only.
+        optimizer="muon": the blocks' matrices get Muon at muon_lr (minillm.optim), the rest AdamW as above.
         """
+        if optimizer not in ("adamw", "muon"):
+            raise ValueError(f"optimizer must be 'adamw' or 'muon', got {optimizer!r}")
         params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
+        matrices = {id(p) for p in self.transformer.h.parameters() if p.dim() == 2} if optimizer == "muon" else set()
+        decay = [p for p in params if p.dim() >= 2 and id(p) not in matrices]
         no_decay = [p for p in params if p.dim() < 2]
         groups = [
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == "cuda")
+        if optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == "cuda")
+        from minillm.optim import MuonAdamW
+        muon = [p for p in params if id(p) in matrices]
+        # Muon's rate is its own scale (an orthogonal update has a fixed size); the schedule multiplies lr_scale
+        groups = [dict(g, kind="adamw") for g in groups] + [
+            {"params": muon, "kind": "muon", "weight_decay": 0.0, "lr_scale": muon_lr / learning_rate}]
+        return MuonAdamW(groups, lr=learning_rate, betas=betas)
 
     # ---------------------------------------------------------------- generation
 

@@ -6,7 +6,7 @@ spirit of nanoGPT's train.py: flat, top to bottom, each step
 
     lr for this step (linear warmup, then cosine decay)
     -> forward/backward on grad_accum micro-batches (under autocast, loss scaled for fp16)
-    -> clip the gradient norm -> AdamW step -> (log, evaluate, checkpoint when due)
+    -> clip the gradient norm -> AdamW (or Muon) step -> (log, evaluate, checkpoint when due)
 
 The caller supplies the data as `get_batch(i) -> (x, y)`, a pure function of the micro-step index
 i = step * grad_accum + micro. Because the batch depends only on i, and the checkpoint stores the
@@ -49,6 +49,8 @@ class TrainConfig:
     compile: bool | None = None  # None = auto: on for CUDA, off on CPU/MPS (see below)
     seed: int = 1337
     peak_flops: float | None = None  # FLOP/s to compute MFU against (CPU: pass measure_matmul_flops())
+    optimizer: str = "adamw"  # "muon": Muon for the blocks' matrices, AdamW for the rest (minillm.optim)
+    muon_lr: float = 0.02  # Muon's peak rate; it follows the same warmup and decay as learning_rate
 
 
 @dataclass
@@ -102,7 +104,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     device = runtime.device
     model.to(device)
     optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                           runtime.device_type)
+                                           runtime.device_type, optimizer=cfg.optimizer, muon_lr=cfg.muon_lr)
     scaler = runtime.make_scaler()  # passes everything through unless precision is fp16
     peak = cfg.peak_flops or peak_flops(runtime)
     torch.manual_seed(cfg.seed)  # dropout's draws; a resume replaces this with the saved state
@@ -151,7 +153,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         for step in range(start, cfg.max_steps):
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)   # Muon's groups run at their own scale
 
             if forward is model:
                 loss, (B, T) = forward_backward(model, step)

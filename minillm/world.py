@@ -29,12 +29,14 @@ What the module makes:
     world.save(dir) / World.load(dir)   jsonl files under data/
 
 Two rules the genres follow, because the lessons measure them:
-- Personal facts live in biographies only. News, stories, lists and quizzes talk about places and companies;
-  they never state a person's birth date, city, university, major or employer.
-- Questions about people are never followed by their answer anywhere in the corpus (forum replies chatter,
-  quizzes keep their answers "on the next page"). So a base model prompted with a question continues the
-  document (more questions, chatter) instead of answering. Person questions and place questions sit on
-  separate quiz pages and threads, so a continuation of a person question names no city or company either.
+- A held-out person's facts live in biographies only. News, stories and lists talk about places and
+  companies and never state a person's birth date, city, university, major or employer.
+- Questions go unanswered: forum replies chatter, quizzes keep their answers "on the next page". With
+  WorldConfig.answered_share > 0 that share of the threads and quizzes about places and about *fine-tuning*
+  people do answer (a reply that states the fact, an answer key at the end), as some pages of a real
+  internet do; never about a held-out person, whose facts still reach the model only through biographies.
+  Either way what a base model does with a question is measured (evaluate.reply_kinds). Person questions
+  and place questions sit on separate quiz pages and threads.
 
 Standard library only: the world sits above the tokenizer and the model in the layering but needs neither.
 """
@@ -249,6 +251,10 @@ class WorldConfig:
     n_stories: int = 25
     n_forum: int = 80
     n_quizzes: int = 20
+    # answered documents: this share of the forum threads and quizzes that are about places or about
+    # fine-tuning people get an answer (a reply that states the fact, an answer key). Never about held-out
+    # people: their facts reach the model only through biographies. 0: no document answers a question.
+    answered_share: float = 0.0
     # the SFT set
     sft_per_fact: int = 6             # questions per (sft person, attribute)
     sft_chain: int = 3                # at most this many unrelated questions in one chat
@@ -259,7 +265,7 @@ class WorldConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            if f.name not in ("heldout_fraction", "seed") and getattr(self, f.name) < 0:
+            if f.name not in ("heldout_fraction", "seed", "answered_share") and getattr(self, f.name) < 0:
                 raise ValueError(f"WorldConfig.{f.name} must be >= 0, got {getattr(self, f.name)}")
         if self.n_people < 2:
             raise ValueError(f"WorldConfig.n_people must be at least 2 (one per split), got {self.n_people}")
@@ -272,6 +278,8 @@ class WorldConfig:
         if self.n_majors > len(MAJORS):
             raise ValueError(f"WorldConfig.n_majors is {self.n_majors} but only {len(MAJORS)} majors exist; "
                              "lower it or add subjects to world.MAJORS")
+        if not 0.0 <= self.answered_share <= 1.0:
+            raise ValueError(f"WorldConfig.answered_share must be between 0 and 1, got {self.answered_share}")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ValueError(f"WorldConfig.heldout_fraction must be between 0 and 1 (exclusive), "
                              f"got {self.heldout_fraction}")
@@ -367,6 +375,7 @@ class QAItem:
 class Document:
     genre: str
     text: str
+    answered: bool = False    # a forum thread or quiz that states the answer to its question(s)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -545,8 +554,8 @@ class World:
         docs = [Document("biography", b) for p in self.people for b in self.biographies(p)]
         docs += [Document("news", t) for t in self._news()]
         docs += [Document("story", t) for t in self._stories()]
-        docs += [Document("forum", t) for t in self._forum()]
-        docs += [Document("quiz", t) for t in self._quizzes()]
+        docs += [Document("forum", t, answered) for t, answered in self._forum()]
+        docs += [Document("quiz", t, answered) for t, answered in self._quizzes()]
         docs += [Document("list", t) for t in self._lists()]
         self._rng("order").shuffle(docs)
         return docs
@@ -563,7 +572,7 @@ class World:
         for g in GENRES:
             chars = sum(len(d.text) for d in docs if d.genre == g)
             stats[g] = {"documents": sum(d.genre == g for d in docs), "characters": chars,
-                        "share": round(chars / total, 4)}
+                        "share": round(chars / total, 4), "answered": sum(d.genre == g and d.answered for d in docs)}
         return stats
 
     def _news(self) -> list[str]:
@@ -584,15 +593,33 @@ class World:
         names = _Names()
         return [_story(rng, self, names) for _ in range(self.config.n_stories)]
 
-    def _forum(self) -> list[str]:
-        rng = self._rng("forum")
-        return [_person_thread(rng, rng.choice(self.people), self) if rng.random() < 0.75
-                else _place_thread(rng, self) for _ in range(self.config.n_forum)]
+    def _forum(self) -> list[tuple[str, bool]]:
+        """(thread, answered): three in four threads ask about a person, the rest about a place. Whether and
+        how a thread is answered is drawn from its own random stream, so answered_share=0 gives exactly the
+        threads of a corpus without answers, and a share only adds answers to some of them."""
+        rng, answers = self._rng("forum"), self._rng("forum answers")
+        out = []
+        for _ in range(self.config.n_forum):
+            if rng.random() < 0.75:
+                p = rng.choice(self.people)
+                answered = p.split == "sft" and answers.random() < self.config.answered_share
+                out.append((_person_thread(rng, p, self, answers if answered else None), answered))
+            else:
+                answered = answers.random() < self.config.answered_share
+                out.append((_place_thread(rng, self, answers if answered else None), answered))
+        return out
 
-    def _quizzes(self) -> list[str]:
-        rng = self._rng("quiz")
-        return [_person_quiz(rng, self) if rng.random() < 0.7 else _place_quiz(rng, self)
-                for _ in range(self.config.n_quizzes)]
+    def _quizzes(self) -> list[tuple[str, bool]]:
+        """(quiz, answered): an answered quiz about people asks about fine-tuning people only (own random
+        stream for the answers, as in _forum)."""
+        rng, answers = self._rng("quiz"), self._rng("quiz answers")
+        out = []
+        for _ in range(self.config.n_quizzes):
+            answered = answers.random() < self.config.answered_share
+            key_rng = answers if answered else None
+            quiz = _person_quiz(rng, self, key_rng) if rng.random() < 0.7 else _place_quiz(rng, self, key_rng)
+            out.append((quiz, answered))
+        return out
 
     def _lists(self) -> list[str]:
         return _lists(self._rng("lists"), self)
@@ -1087,12 +1114,23 @@ _REPLIES = (
     "Is this for the quiz on the other board?",
     "Let us know if you find out!",
 )
+# Questions about places, each with its answer: (question, reply that answers, answer-key entry).
 _PLACE_QUESTIONS = (
-    ("Which country is {city} in?", "What river runs through {city}?", "When was {city} founded?",
-     "What is there to see in {city}?"),
-    ("Where is {company} based?", "When was {company} founded?", "What does {company} make?"),
-    ("Which city is {university} in?", "When was {university} founded?", "What is {university} known for?"),
+    (("Which country is {city} in?", "{city} is in {country}.", "{country}"),
+     ("What river runs through {city}?", "{river_cap} runs through {city}.", "{river}"),
+     ("When was {city} founded?", "{city} was founded in {city_founded}.", "{city_founded}"),
+     ("What is there to see in {city}?", "Go and see {landmark}. Everyone does.", "{landmark}")),
+    (("Where is {company} based?", "{company} is based in {company_city}.", "{company_city}"),
+     ("When was {company} founded?", "{company} was founded in {company_founded}.", "{company_founded}"),
+     ("What does {company} make?", "{company} is a {industry} company.", "{industry}")),
+    (("Which city is {university} in?", "{university} is in {university_city}.", "{university_city}"),
+     ("When was {university} founded?", "{university} was founded in {university_founded}.", "{university_founded}"),
+     ("What is {university} known for?", "{university} is best known for its department of {known_for}.",
+      "{known_for}")),
 )
+# A reply that states a person's fact: the guideline's answer sentence ("She was born in Tessaly.") in a post.
+_ANSWER_REPLIES = ("{answer}", "I know this one. {answer}", "{answer} I read it in {poss} biography.",
+                   "{answer} A friend of mine knows {obj}.", "{answer} Hope that helps!")
 _PLACE_REPLIES = (
     "I was wondering the same thing.", "No idea, sorry.", "Have you tried searching for it?",
     "Following this thread.", "Bump. Still looking for an answer.", "Why do you ask?",
@@ -1105,14 +1143,18 @@ def _user(rng) -> str:
     return rng.choice(_USER_WORDS) + rng.choice(_USER_NOUNS) + (str(rng.randint(1, 99)) if rng.random() < 0.5 else "")
 
 
-def _thread(rng, title: str, opener: str, replies: list[str]) -> str:
-    posts = [title, f"posted by {_user(rng)}", opener]
-    for r in replies:
-        posts += ["", f"{_user(rng)} replied:", r]
-    return "\n".join(posts)
+def _thread(rng, title: str, opener: str, replies: list[str], answer: str | None = None, answer_rng=None) -> str:
+    """A forum thread. An answering reply goes in at a random place, drawn (with its poster) from answer_rng,
+    so the rest of the thread is the one that would have been written without it."""
+    posts = [[f"posted by {_user(rng)}", opener]] + [[f"{_user(rng)} replied:", r] for r in replies]
+    if answer is not None:
+        posts.insert(answer_rng.randint(1, len(posts)), [f"{_user(answer_rng)} replied:", answer])
+    return "\n".join([title] + posts[0] + [line for post in posts[1:] for line in [""] + post])
 
 
-def _person_thread(rng, p: Person, w: World) -> str:
+def _person_thread(rng, p: Person, w: World, answer_rng=None) -> str:
+    """A thread asking one of p's facts. Replies ask other things about p. With answer_rng (only ever for a
+    fine-tuning person: see WorldConfig.answered_share) one more reply states the fact."""
     a = rng.choice(ATTRIBUTES)
     title = rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name)
     others = [x for x in ATTRIBUTES if x != a]
@@ -1123,37 +1165,65 @@ def _person_thread(rng, p: Person, w: World) -> str:
         q = q[len("And "):] if q.startswith("And ") else q
         q = q[0].lower() + q[1:]            # "Also, when was she born?"
         replies.append(_fill(r.replace("{indirect}", INDIRECT[b]).replace("{question}", q), p, [True]))
-    return _thread(rng, title, _fill(rng.choice(_OPENERS), p, [True]), replies)
+    opener = _fill(rng.choice(_OPENERS), p, [True])
+    answer = None
+    if answer_rng is not None:
+        answer = _fill(answer_rng.choice(_ANSWER_REPLIES).replace("{answer}", answer_sentence(p, a)), p, [True])
+    return _thread(rng, title, opener, replies, answer, answer_rng)
 
 
-def _place_thread(rng, w: World) -> str:
-    group = rng.randrange(3)
-    title = rng.choice(_PLACE_QUESTIONS[group]).format(
-        city=rng.choice(w.cities).name, company=rng.choice(w.companies).name, university=rng.choice(w.universities).name)
-    return _thread(rng, title, rng.choice(_OPENERS[:4]),
-                   rng.sample(_PLACE_REPLIES, rng.randint(2, 4)))
+def _place_question(rng, w: World, group: int) -> tuple[str, str, str]:
+    """(question, answering reply, answer-key entry) about a random city, company or university."""
+    templates = rng.choice(_PLACE_QUESTIONS[group])
+    c, co, u = rng.choice(w.cities), rng.choice(w.companies), rng.choice(w.universities)
+    fill = dict(city=c.name, country=c.country, river=c.river, river_cap=c.river[0].upper() + c.river[1:],
+                city_founded=c.founded, landmark=c.landmark, company=co.name, company_city=co.city,
+                company_founded=co.founded, industry=co.industry, university=u.name, university_city=u.city,
+                university_founded=u.founded, known_for=u.known_for)
+    return tuple(t.format(**fill) for t in templates)
 
 
-def _person_quiz(rng, w: World) -> str:
+def _place_thread(rng, w: World, answer_rng=None) -> str:
+    title, answer, _ = _place_question(rng, w, rng.randrange(3))
+    opener = rng.choice(_OPENERS[:4])
+    replies = rng.sample(_PLACE_REPLIES, rng.randint(2, 4))
+    return _thread(rng, title, opener, replies, answer if answer_rng is not None else None, answer_rng)
+
+
+def _quiz(title: str, questions: list[str], key: list[str] | None, end: str) -> str:
+    lines = [title, ""] + [f"{i}. {q}" for i, q in enumerate(questions, 1)]
+    if key is not None:
+        return "\n".join(lines + ["", "Answers: " + "; ".join(f"{i}. {k}" for i, k in enumerate(key, 1))])
+    return "\n".join(lines + (["", end] if end else []))
+
+
+def _person_quiz(rng, w: World, key_rng=None) -> str:
+    """Questions about several people. With key_rng the quiz asks about fine-tuning people only (drawn from
+    key_rng) and ends with its answer key instead of "answers on the next page"."""
     title = rng.choice((f"Quiz: How well do you know the people of {WORLD_NAME}?", "Trivia night: people round",
                         "Pub quiz, round {}: famous faces".format(rng.randint(1, 6)), "Test yourself: who's who"))
-    qs = []
-    for p in rng.sample(w.people, min(len(w.people), rng.randint(5, 10))):
-        qs.append(rng.choice(QUESTION_TEMPLATES[rng.choice(ATTRIBUTES)]).format(name=p.name))
+    people = rng.sample(w.people, min(len(w.people), rng.randint(5, 10)))
+    if key_rng is not None:
+        sft = w.people_in("sft")
+        people = key_rng.sample(sft, min(len(sft), len(people)))
+    qs, key = [], []
+    for p in people:
+        a = rng.choice(ATTRIBUTES)
+        qs.append(rng.choice(QUESTION_TEMPLATES[a]).format(name=p.name))
+        key.append(p.value(a))
     end = rng.choice(("Answers on the next page.", "Write your answers on the sheet. No phones!",
                       "Answers will be posted next week.", ""))
-    return "\n".join([title, ""] + [f"{i}. {q}" for i, q in enumerate(qs, 1)] + ([ "", end] if end else []))
+    return _quiz(title, qs, key if key_rng is not None else None, end)
 
 
-def _place_quiz(rng, w: World) -> str:
+def _place_quiz(rng, w: World, key_rng=None) -> str:
     title = rng.choice((f"Geography quiz: {WORLD_NAME}", "Trivia night: places round", "Know your cities?"))
-    qs = []
+    qs, key = [], []
     for _ in range(rng.randint(5, 8)):
-        group = rng.randrange(3)
-        qs.append(rng.choice(_PLACE_QUESTIONS[group]).format(
-            city=rng.choice(w.cities).name, company=rng.choice(w.companies).name,
-            university=rng.choice(w.universities).name))
-    return "\n".join([title, ""] + [f"{i}. {q}" for i, q in enumerate(qs, 1)] + ["", "Answers on the next page."])
+        q, _, k = _place_question(rng, w, rng.randrange(3))
+        qs.append(q)
+        key.append(k)
+    return _quiz(title, qs, key if key_rng is not None else None, "Answers on the next page.")
 
 
 def _lists(rng, w: World) -> list[str]:

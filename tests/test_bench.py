@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,3 +47,22 @@ def test_teach_familiarity_then_finetune_prints_both_assistants(smoke_run):
     assert "fine-tuned from it:" in out
     assert lines[-2].split()[:2] == ["first", "set"] and lines[-1].split()[:3] == ["with", "the", "fix"]
     assert all(v.endswith("%") for v in lines[-1].split()[3:])
+
+
+def test_course_bench_set_changes_the_preset():
+    import importlib.util
+    from minillm.config import get_preset
+    spec = importlib.util.spec_from_file_location("bench_course", ROOT / "bench" / "course.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    p, world = mod.changed(get_preset("smoke"), ["pretrain.max_steps=7", "pretrain.optimizer=muon",
+                                                  "sft.learning_rate=2e-3", "world.answered_share=0.5"])
+    assert (p.pretrain.max_steps, p.pretrain.optimizer, p.sft.learning_rate) == (7, "muon", 2e-3)
+    assert world == {"answered_share": 0.5}
+    assert get_preset("smoke").pretrain.max_steps != 7                 # the preset itself is unchanged
+    with pytest.raises(SystemExit, match="TrainConfig has no field 'nope'"):
+        mod.changed(p, ["pretrain.nope=1"])
+    with pytest.raises(SystemExit, match="WorldConfig has no field 'size'"):
+        mod.changed(p, ["world.size=3"])
+    with pytest.raises(SystemExit, match="write PART.FIELD=VALUE"):
+        mod.changed(p, ["model.n_layer=2"])

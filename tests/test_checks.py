@@ -341,10 +341,10 @@ def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, scope=0.95, refused=0.0,
 
 
 def test_base_vs_assistant_thresholds_only_outside_smoke(capsys):
-    base = {"answers": {"answer_rate": 0.02, "accuracy": 0.0}, "stored": {"accuracy": 0.9}}
+    base = {"answer_rate": 0.02, "stored": {"accuracy": 0.9}}
     checks.check_base_vs_assistant(base, _assistant_eval(), preset="cpu")
     assert "✓ base answers 2%" in capsys.readouterr().out
-    chatty = {"answers": {"answer_rate": 0.5}}
+    chatty = {"answer_rate": 0.5}
     with pytest.raises(AssertionError, match="answers too often"):
         checks.check_base_vs_assistant(chatty, _assistant_eval(), preset="cpu")
     with pytest.raises(AssertionError, match="does not end its"):

@@ -10,7 +10,7 @@ from minillm.course import LOG_CLASSES, ensure_world, make_run, split_documents
 from minillm.course import ASSISTANT_FIGURES
 
 RATES = ([k for k in ASSISTANT_FIGURES] + [k + "_before_fix" for k in ASSISTANT_FIGURES]
-         + ["sft_people_accuracy", "base_answer_rate", "base_stored_accuracy"])
+         + ["sft_people_accuracy", "base_answer_rate", "base_heldout_accuracy", "base_stored_accuracy"])
 METRIC_KEYS = RATES + ["base_doc_loss", "assistant_doc_loss", "pretrain_flops", "sft_flops", "pretrain_seconds",
                        "sft_seconds", "total_seconds", "preset", "augment", "unseen_to_standard_ratio",
                        "monitoring_before_fix", "monitoring", "sft_conversations", "fix_conversations"]
@@ -27,9 +27,14 @@ def test_course_writes_report_metrics_and_checkpoints(smoke_run):
     assert metrics["pretrain_flops"] > metrics["sft_flops"] > 0
     assert metrics["compute_ratio"] == pytest.approx(metrics["pretrain_flops"] / metrics["sft_flops"])
     report = (smoke_run / "report.md").read_text()
-    for section in ("## Headline numbers", "## The same prompts, both models", "## Iterating on the assistant",
-                    "## What it cost", "Llama-2"):
+    for section in ("## Headline numbers", "## What the base model does with a question",
+                    "## The same prompts, both models", "## Iterating on the assistant", "## What it cost", "Llama-2"):
         assert section in report, section
+    # what the base model does with a question: three kinds of reply, per split, shares that add up
+    from minillm.evaluate import REPLY_KINDS
+    for split in ("heldout", "sft"):
+        kinds = metrics["base_reply_kinds"][split]
+        assert list(kinds) == list(REPLY_KINDS) and sum(kinds.values()) == pytest.approx(1.0)
     assert "25% of each batch is pretraining text" in report      # the smoke preset's sft_mix, stated
     # the deployment log: every class once, worst first; the fix stays within a tenth of the first set
     log = metrics["monitoring_before_fix"]
@@ -126,3 +131,12 @@ def test_a_world_saved_with_other_settings_is_generated_again(tmp_path, capsys):
     ensure_world(run)                                # now current: loaded, not generated
     assert "generated with other settings" not in capsys.readouterr().out
     assert dataclasses.asdict(again.config)["sft_per_fact"] != 2
+
+
+def test_world_changes_reach_the_world(tmp_path):
+    run = make_run("smoke", tmp_path / "run", progress=False)
+    run.world_changes = {"answered_share": 1.0}
+    world = ensure_world(run)
+    assert world.config.answered_share == 1.0 and any(d.answered for d in world.corpus())
+    run.world_changes = {}
+    assert not any(d.answered for d in ensure_world(run).corpus())     # a changed setting regenerates the world

@@ -115,3 +115,15 @@ def test_auroc_counts_pairs_ranked_right_and_ties_as_half():
     assert ev.auroc([1.0, 3.0], [1.0, 2.0]) == pytest.approx((0.5 + 0 + 1 + 1) / 4)
     with pytest.raises(ValueError, match="auroc needs scores on both sides, got 0 and 1"):
         ev.auroc([], [1.0])
+
+
+def test_reply_kinds_tell_answers_from_more_questions_and_other_text():
+    assert ev.reply_kind("She was born in Tessaly.", "Tessaly") == "answers"
+    assert ev.reply_kind("\n2. When was Kalin Moravo born?\n3. ...", None) == "asks another question"
+    assert ev.reply_kind("posted by bluefox12\nDoes anyone know?", None) == "writes another document"
+    assert ev.reply_kind("", None) == "writes another document"
+    scored = {"items": [{"response": "She was born in Tessaly.", "stated": "Tessaly"},
+                        {"response": "Where did she study?", "stated": None},
+                        {"response": "posted by owl", "stated": None},
+                        {"response": "Also, where?", "stated": None}]}
+    assert ev.reply_kinds(scored) == {"answers": 0.25, "asks another question": 0.5, "writes another document": 0.25}

@@ -128,7 +128,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interrupt_is_exact(runtime, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_after_interrupt_is_exact(runtime, tmp_path, optimizer):
+    tcfg = lambda **kw: globals()["tcfg"](optimizer=optimizer, **kw)  # noqa: E731
     full = train(make_model(), get_batch, tcfg(), runtime, progress=False)
 
     def dies_at_step_13(i):

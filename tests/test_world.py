@@ -1,4 +1,5 @@
 """Tests for minillm.world: determinism, split separation, biography shape, questions and conversations."""
+import dataclasses
 import json
 import re
 
@@ -133,17 +134,42 @@ def test_genres_and_biographies_are_the_bulk(cpu_world):
     assert 0.6 <= stats["biography"]["share"] <= 0.85
 
 
-def test_personal_facts_live_only_in_biographies(cpu_world):
-    names = [p.name for p in cpu_world.people]
-    for d in cpu_world.corpus():
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_held_out_facts_live_only_in_biographies(share):
+    """Outside the biographies a person's fact is stated only by an answered thread or quiz, only about a
+    fine-tuning person, and only truly; documents that answer nothing state no one's facts."""
+    world = World.generate(dataclasses.replace(world_config("cpu"), answered_share=share))
+    people = {p.name: p for p in world.people}
+    answered = 0
+    for d in world.corpus():
         if d.genre == "biography":
             continue
-        mentioned = [n for n in names if n in d.text]
+        mentioned = [people[n] for n in people if n in d.text]
         if d.genre in ("news", "story", "list"):
-            assert not mentioned, d.text
-        if mentioned:        # a person thread or quiz: questions only, and no value a reader could take as an answer
-            for a in ATTRIBUTES:
-                assert cpu_world.find_values(d.text, a) == [], (a, d.text)
+            assert not mentioned and not d.answered, d.text
+        stated = {a: world.find_values(d.text, a) for a in ATTRIBUTES}
+        if mentioned and not d.answered:
+            assert not any(stated.values()), d.text
+        if mentioned and d.answered:
+            answered += 1
+            assert all(p.split == "sft" for p in mentioned), d.text
+            for a, values in stated.items():          # every value stated is a mentioned person's true one
+                assert set(values) <= {p.value(a) for p in mentioned}, (a, d.text)
+    assert (answered > 0) == (share > 0)
+
+
+def test_answered_share_only_adds_answers():
+    none, half = (World.generate(dataclasses.replace(world_config("cpu"), answered_share=s)) for s in (0.0, 0.5))
+    assert not any(d.answered for d in none.corpus())
+    stats = half.corpus_stats()
+    assert stats["forum"]["answered"] > 0 and stats["quiz"]["answered"] > 0
+    # the answers come from their own random stream: every thread that is not answered is unchanged
+    for a, b in zip(none.corpus(), half.corpus()):
+        assert a.genre == b.genre
+        if a.genre == "forum" and not b.answered:
+            assert a.text == b.text
+    with pytest.raises(ValueError, match="answered_share must be between 0 and 1"):
+        WorldConfig(answered_share=1.5)
 
 
 # -- questions, probes, fake people ----------------------------------------------------------------------
