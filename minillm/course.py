@@ -19,7 +19,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -155,6 +155,17 @@ def data_fingerprint(*parts) -> str:
     return h.hexdigest()[:16]
 
 
+def settings_changed(saved: dict | None, cfg) -> bool:
+    """Does cfg differ from the settings (asdict of a TrainConfig) a checkpoint was trained with? A field
+    that TrainConfig gained since then counts as unchanged at its default value, so a run made by an older
+    version stays valid until a setting it used really changes."""
+    if saved is None:
+        return True
+    now = json.loads(json.dumps(asdict(cfg)))
+    added = {f.name: f.default for f in fields(cfg) if f.name not in saved and f.default is not MISSING}
+    return {**json.loads(json.dumps(added)), **saved} != now
+
+
 def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
     """A checkpoint trained with another TrainConfig (a changed preset) or on other data (a changed
     world or SFT set) cannot be resumed or reused: start that stage over."""
@@ -162,7 +173,7 @@ def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
         extra = read_config(d).get("extra", {})
     except Exception:
         return
-    if extra.get("train_config") != json.loads(json.dumps(asdict(cfg))):
+    if settings_changed(extra.get("train_config"), cfg):
         _log(run, f"{d.name}: trained with other settings than the preset's now; training it again")
         shutil.rmtree(d)
     elif extra.get("data_id") != data_id:

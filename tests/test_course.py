@@ -140,3 +140,16 @@ def test_world_changes_reach_the_world(tmp_path):
     assert world.config.answered_share == 1.0 and any(d.answered for d in world.corpus())
     run.world_changes = {}
     assert not any(d.answered for d in ensure_world(run).corpus())     # a changed setting regenerates the world
+
+
+def test_a_setting_added_at_its_default_keeps_old_checkpoints():
+    """A checkpoint saved before TrainConfig had a field stays valid while the field is at its default."""
+    from dataclasses import asdict, replace
+    from minillm.course import settings_changed
+    from minillm.train import TrainConfig
+    cfg = TrainConfig(max_steps=10, batch_size=4)
+    old = {k: v for k, v in asdict(cfg).items() if k not in ("optimizer", "muon_lr")}   # saved by an older version
+    assert not settings_changed(old, cfg)
+    assert settings_changed(old, replace(cfg, optimizer="muon"))
+    assert settings_changed(old, replace(cfg, max_steps=11))
+    assert settings_changed(None, cfg)
