@@ -380,8 +380,9 @@ def monitor(log_eval: dict) -> list[dict]:
 
 
 def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
-    """The base model asked every person's questions as a document (held-out and fine-tuning people apart:
-    some forum threads and quizzes answer fine-tuning people's questions), and its stored knowledge."""
+    """The base model asked every person's questions as a document, held-out and fine-tuning people apart
+    (with WorldConfig.answered_share > 0 some documents answer fine-tuning people's questions), and its
+    stored knowledge."""
     dev = run.runtime.device
     values = {a: world.attribute_values(a) for a in ATTRIBUTES}
     out = {}
