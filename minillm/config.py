@@ -35,6 +35,7 @@ class Preset:
     expected_minutes: float    # whole course, on the hardware the preset is made for
     hardware: str = ""
     eval_max_new_tokens: int = 48
+    sft_length_pool: int = 256  # SFT batches group conversations of similar length (data.sft_batch); 0: random
     notes: dict = field(default_factory=dict)
 
 

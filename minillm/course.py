@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -256,16 +257,18 @@ def sft_conversations(world: World, *, fix: bool) -> list:
     return convs
 
 
-def sft_batches(examples, train_tokens: torch.Tensor, cfg: TrainConfig, mix: float, block_size: int):
+def sft_batches(examples, train_tokens: torch.Tensor, cfg: TrainConfig, mix: float, block_size: int,
+                length_pool: int = 0):
     """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
     the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
-    replaying the documents keeps them. Batch i depends only on cfg.seed and i (exact resume)."""
+    replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
+    (less padding, shorter rows). Batch i depends only on cfg.seed and i (exact resume)."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
 
     def get_batch(i):
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
-        x, y = sft_batch(examples, B - n_text, block_size, g)
+        x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool)
         if n_text == 0:
             return x, y
         xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
@@ -290,11 +293,13 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     mix = run.preset.sft_mix if mix is None else mix
     model = ensure_base(run, world, tok)       # a fresh copy of the base (loaded, or trained just now)
     base = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
-    data_id = data_fingerprint(examples, mix, train_tokens, [base["train_config"], base.get("data_id")])
+    pool = run.preset.sft_length_pool
+    data_id = data_fingerprint(examples, mix, train_tokens, [base["train_config"], base.get("data_id")],
+                               *([{"length_pool": pool}] if pool else []))
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size)
+    get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size, pool)
     _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
     train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
           on_log=on_log, tokenizer=tok, data_id=data_id)
@@ -478,9 +483,15 @@ def run_course(run: Run) -> dict:
 
 
 def artifacts_dir() -> Path:
-    """The git-ignored cache the notebooks share: <repo>/artifacts when minillm is a checkout, else ./artifacts."""
+    """The git-ignored cache the notebooks share: <repo>/artifacts when minillm is a checkout, else ./artifacts.
+    Relative to the working directory where it can be (`../artifacts` from notebooks/), so what a notebook
+    prints names no folder of the machine it ran on."""
     repo = Path(__file__).resolve().parent.parent
-    return (repo if (repo / "pyproject.toml").exists() else Path.cwd()) / "artifacts"
+    path = (repo if (repo / "pyproject.toml").exists() else Path.cwd()) / "artifacts"
+    try:
+        return Path(os.path.relpath(path))
+    except ValueError:          # Windows: another drive than the working directory's
+        return path
 
 
 def notebook_run(preset: str | None = None, **kwargs) -> Run:

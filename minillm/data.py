@@ -32,15 +32,24 @@ def pretrain_batch(tokens: torch.Tensor, batch_size: int, block_size: int, gener
     return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
 
 
-def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Generator, pad_id: int = 0):
+def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Generator, pad_id: int = 0,
+              length_pool: int = 0):
     """Sample `batch_size` (ids, mask) examples -> (x, y) right-padded to the longest one.
 
     Examples longer than block_size + 1 tokens are truncated (the end is cut). y is -1 wherever the
     target token is not the assistant's (mask 0) or is padding.
+
+    length_pool > 0 groups by length: one example drawn at random, the rest from the `length_pool`
+    examples nearest to it in length. Every padded position is compute spent on nothing; with
+    conversations of 20 to 120 tokens a random batch is about a fifth padding, a grouped one almost none,
+    and it is only as long as its examples, so a fine-tuning step costs less.
     """
     if len(examples) == 0:
         raise ValueError("sft_batch got no examples")
-    picks = torch.randint(len(examples), (batch_size,), generator=generator).tolist()
+    if length_pool > 0:
+        picks = _length_grouped(examples, batch_size, length_pool, generator)
+    else:
+        picks = torch.randint(len(examples), (batch_size,), generator=generator).tolist()
     rows = []
     for i in picks:
         ids, mask = examples[i]
@@ -59,3 +68,16 @@ def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Gener
         x[b, :n] = ids[:-1]
         y[b, :n] = torch.where(keep, ids[1:], -1)
     return x, y
+
+
+def _length_grouped(examples, batch_size: int, pool: int, generator: torch.Generator) -> list[int]:
+    """batch_size indices of examples close in length: a random anchor (so every example is drawn about
+    equally often) and the rest from the `pool` examples around it in length order."""
+    order = sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), i))
+    pool = min(max(pool, batch_size), len(order))
+    at = order.index(int(torch.randint(len(order), (1,), generator=generator)))
+    start = min(max(0, at - pool // 2), len(order) - pool)
+    window = order[start:start + pool]
+    if pool >= batch_size:
+        return [window[j] for j in torch.randperm(pool, generator=generator)[:batch_size].tolist()]
+    return [window[j] for j in torch.randint(pool, (batch_size,), generator=generator).tolist()]

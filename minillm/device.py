@@ -170,6 +170,12 @@ def gpu_peak_flops(device_name: str, precision: str, tf32: bool = True) -> float
     return None
 
 
+def training_gpu_hours(n_params: float, n_tokens: float, peak_flops: float, mfu: float) -> float:
+    """GPU-hours to train N parameters on D tokens: 6·N·D FLOPs, done at `mfu` (the share of the peak that
+    does useful work) of one GPU's `peak_flops` per second."""
+    return 6 * n_params * n_tokens / (peak_flops * mfu) / 3600
+
+
 def peak_flops(runtime: Runtime) -> float | None:
     """Peak FLOP/s of the runtime's device at its precision; None when unknown (CPU, MPS, unlisted GPUs)."""
     if runtime.device_type != "cuda" or not torch.cuda.is_available():

@@ -414,9 +414,15 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
+    probs = sampling_probs(logits.float() / temperature, top_k, top_p)
+    return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
+
+
+def sampling_probs(logits, top_k=None, top_p=None):
+    """The distribution a token is sampled from: softmax of logits (..., V), with the tail cut by top_k (keep
+    the k likeliest) and top_p (keep the likeliest tokens until they cover top_p), renormalised to sum to 1."""
     if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[..., [-1]]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = F.softmax(logits, dim=-1)
     if top_p is not None and top_p < 1.0:
@@ -425,5 +431,5 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    # multinomial renormalises, so the masked distribution need not sum to 1
-    return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs

@@ -66,3 +66,10 @@ def test_course_bench_set_changes_the_preset():
         mod.changed(p, ["world.size=3"])
     with pytest.raises(SystemExit, match="write PART.FIELD=VALUE"):
         mod.changed(p, ["model.n_layer=2"])
+
+
+def test_custom_formats_prints_format_and_facts_per_guideline(smoke_run):
+    out = bench("custom_formats.py", "--run", smoke_run)
+    rows = {line[:20].strip(): line[20:].split() for line in out.splitlines()[1:]}
+    assert list(rows) == ["pirate", "json, name first", "json, value first"]
+    assert all(len(r) == 2 and all(v.endswith("%") for v in r) for r in rows.values())

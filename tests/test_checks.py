@@ -392,12 +392,83 @@ def test_fix_measured_against_every_regression(capsys):
 
 
 def test_custom_assistant(capsys):
-    checks.check_custom_assistant({"rate": 0.9}, {"rate": 0.0}, preset="cpu")
+    facts = dict(mine_right=0.85, original_right=0.9)
+    checks.check_custom_assistant({"rate": 0.9}, {"rate": 0.0}, preset="cpu", **facts)
     assert "90%" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="your test accept"):
-        checks.check_custom_assistant({"rate": 0.2}, {"rate": 0.0}, preset="cpu")
+        checks.check_custom_assistant({"rate": 0.2}, {"rate": 0.0}, preset="cpu", **facts)
     with pytest.raises(AssertionError, match="your test accept"):
-        checks.check_custom_assistant({"rate": 0.6}, {"rate": 0.7}, preset="cpu")
-    checks.check_custom_assistant({"rate": 0.0}, {"rate": 0.0}, preset="smoke")
+        checks.check_custom_assistant({"rate": 0.6}, {"rate": 0.7}, preset="cpu", **facts)
+    # the format kept, the facts lost (a name-first format: 1.8% right against 89.6%) is not a pass
+    with pytest.raises(AssertionError, match="keeps your format but lost the facts"):
+        checks.check_custom_assistant({"rate": 0.86}, {"rate": 0.0}, preset="cpu", mine_right=0.018, original_right=0.896)
+    checks.check_custom_assistant({"rate": 0.0}, {"rate": 0.0}, preset="smoke", mine_right=0.0, original_right=0.0)
     with pytest.raises(AssertionError, match="evaluate_style"):
-        checks.check_custom_assistant({}, {"rate": 0.0}, preset="smoke")
+        checks.check_custom_assistant({}, {"rate": 0.0}, preset="smoke", **facts)
+
+
+# ---- the exercises' checks: the reference passes, each common mistake fails with its hint, and a function that
+# only fits the fixed cases fails on the fresh random ones
+
+def test_pair_counts_catch_a_function_that_only_knows_the_fixed_cases():
+    from minillm.checks import exercises
+    known = {tuple(ids): dict(exercises._pair_counts(ids)) for ids in exercises._ID_CASES}
+    with pytest.raises(AssertionError, match="pair counts differ"):
+        checks.check_pair_counts(lambda ids: known.get(tuple(ids), {}), n_random=50)
+
+
+def test_sampling_probs(capsys):
+    from minillm.model import sampling_probs
+    checks.check_sampling_probs(sampling_probs, n_random=100)
+    assert "✓ sampling probabilities" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="renormalise"):
+        checks.check_sampling_probs(lambda lg, k, p: sampling_probs(lg, k, p) * 0.5)
+    with pytest.raises(AssertionError, match="keeps 2|keep 4 tokens"):
+        checks.check_sampling_probs(lambda lg, k, p: torch.softmax(lg, -1))      # ignores top_k and top_p
+
+
+def test_stated_value():
+    from minillm.evaluate import stated_value
+    checks.check_stated_value(lambda text, values: stated_value(text, "birth_city", values), n_random=300)
+    with pytest.raises(AssertionError, match="which starts first"):
+        checks.check_stated_value(lambda text, values: next((v for v in values if v in text), None))
+    with pytest.raises(AssertionError, match="a reply that asks back states nothing"):
+        checks.check_stated_value(lambda text, values: stated_value(text.replace("?", "."), "birth_city", values))
+
+
+def test_lr_schedule():
+    from minillm.train import TrainConfig, lr_at
+
+    def reference(step, max_steps, lr, warmup, min_lr):
+        return lr_at(step, TrainConfig(max_steps=max_steps, batch_size=1, learning_rate=lr, warmup_steps=warmup,
+                                       min_lr_ratio=min_lr / lr))
+    checks.check_lr_schedule(reference, n_random=50)
+    with pytest.raises(AssertionError, match="Warmup is off by one"):
+        checks.check_lr_schedule(lambda s, m, lr, w, mn: lr * s / w if s < w else reference(s, m, lr, w, mn))
+    with pytest.raises(AssertionError, match="should end at min_lr"):
+        checks.check_lr_schedule(lambda s, m, lr, w, mn: reference(s, m, lr, w, 0.0) if s < m else mn)
+
+
+def test_monitor():
+    from minillm.course import monitor
+    checks.check_monitor(monitor, n_random=50)
+    with pytest.raises(AssertionError, match="another order"):
+        checks.check_monitor(lambda log: monitor(log)[::-1])
+
+
+def test_cross_entropy():
+    from torch.nn import functional as F
+    checks.check_cross_entropy(lambda lg, t: F.cross_entropy(lg, t, ignore_index=-1), n_random=50)
+    with pytest.raises(AssertionError, match="must not count"):
+        checks.check_cross_entropy(lambda lg, t: F.cross_entropy(lg, t.clamp_min(0)))
+    with pytest.raises(AssertionError, match="The sign"):
+        checks.check_cross_entropy(lambda lg, t: -F.cross_entropy(lg, t, ignore_index=-1))
+
+
+def test_gpu_hours():
+    from minillm.device import training_gpu_hours
+    checks.check_gpu_hours(training_gpu_hours, n_random=50)
+    with pytest.raises(AssertionError, match="GPU-seconds"):
+        checks.check_gpu_hours(lambda n, d, p, m: 6 * n * d / (p * m))
+    with pytest.raises(AssertionError, match="forward pass only"):
+        checks.check_gpu_hours(lambda n, d, p, m: 2 * n * d / (p * m) / 3600)

@@ -107,3 +107,29 @@ def test_sft_batches_mixes_conversations_and_text_in_the_stated_share():
     assert torch.equal(x, x2) and torch.equal(y, y2)            # batch i is a pure function of (seed, i)
     x0, y0 = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=4), 0.0, block_size=16)(3)
     assert x0.tolist() == [[0, 1, 2, 3]] * 4 and (y0[:, 0] == -1).all()
+
+
+def test_sft_length_pool_groups_lengths_draws_every_example_and_is_deterministic():
+    # 400 examples of lengths 3..102: a random batch spans most lengths, a grouped one a narrow band
+    examples = [(list(range(1000 * i + 1, 1000 * i + 4 + i % 100)), [1] * (3 + i % 100)) for i in range(400)]
+    lengths = lambda x, y: [(int((r != -1).sum()) + 1) for r in y]               # each row's own length
+    spread = {}
+    for pool in (0, 32):
+        widths = []
+        for seed in range(50):
+            x, y = sft_batch(examples, 8, 128, gen(seed), length_pool=pool)
+            check_sft_rows(examples, x, y, 128, 0)
+            widths.append(max(lengths(x, y)) - min(lengths(x, y)))
+        spread[pool] = sum(widths) / len(widths)
+    assert spread[32] <= 8 < 50 < spread[0]         # 32 neighbours in length order span 8 lengths (4 per length)
+    # the anchor is uniform: over many batches every length band is drawn
+    seen = set()
+    for seed in range(300):
+        x, y = sft_batch(examples, 8, 128, gen(seed), length_pool=32)
+        seen.update(lengths(x, y))
+    assert len(seen) >= 95
+    a, b = sft_batch(examples, 8, 128, gen(7), length_pool=32), sft_batch(examples, 8, 128, gen(7), length_pool=32)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # fewer examples than the batch (or than the pool): still a full batch
+    x, y = sft_batch(examples[:3], 8, 128, gen(), length_pool=256)
+    assert x.shape[0] == 8

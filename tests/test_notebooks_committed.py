@@ -2,6 +2,7 @@
 sees real plots and numbers), none of those outputs is an error, and every notebook names the kernel
 nbmake will find (`python3`). nbmake itself re-executes them with the smoke preset (see pyproject.toml)."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,27 @@ def test_notebook_has_outputs_and_no_errors(path):
     errors = [o.get("ename") for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"error outputs committed: {errors}"
     assert sum(bool(c.get("outputs")) for c in code) >= len(code) // 3, "most cells show nothing: re-run and save"
+
+
+# what a saved output must not show: the machine it ran on, a progress bar frozen at its first frame
+ABSOLUTE_PATH = re.compile(r"(/work/|/home/|/Users/|/tmp/|/root/|[A-Z]:\\\\)")
+
+
+def output_texts(cell):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            yield "".join(o["text"])
+        for kind in ("text/plain", "text/html", "text/markdown"):
+            if kind in o.get("data", {}):
+                yield "".join(o["data"][kind])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_outputs_name_no_machine_and_show_no_frozen_bar(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        for text in output_texts(cell):
+            found = ABSOLUTE_PATH.search(text)
+            assert not found, f"cell {i} prints an absolute path ({found.group(0)}...): print paths relative to the repo"
+            assert "%|" not in text, f"cell {i} keeps a progress bar: re-run with tools/run_notebooks.py, which drops them"
+            assert "Warning:" not in text and "warnings.warn" not in text, f"cell {i} shows a warning: {text[:200]}"

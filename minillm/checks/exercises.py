@@ -1,48 +1,68 @@
-"""Exercise feedback: small checks a notebook's check cell calls on the student's own code.
+"""Checks of a student's own code: each compares the student's function with the package's reference.
 
-Where a lesson builds something by hand (BPE pair counting, one merge step, one attention head, the
-parameter count), the package holds the reference, and these functions compare the two. A right
-answer prints one line starting with ✓; a wrong one raises AssertionError with a message that says
-*what* differs on *which* input and, where the mistake is a common one (a forgotten causal mask,
-the missing 1/sqrt(d), the tied embedding counted twice), names it. Instructors grading
-automatically get the same thing: a check cell either passes or fails with a reason.
+Where a lesson builds something by hand (the loss, BPE pair counting and one merge step, one attention head,
+next-token batches, sampling, the answer scorer, the learning-rate schedule, the loss mask, the monitoring
+table, GPU-hours), the package holds the reference, and these functions compare the two. A right answer
+prints one line starting with ✓; a wrong one raises AssertionError with a message that says *what* differs
+on *which* input and, where the mistake is a common one (a forgotten causal mask, the missing 1/sqrt(d),
+the tied embedding counted twice), names it. nbgrader grades a check cell by whether it raises.
 
-Every check runs the student's function on a few small, fixed inputs, so a check is deterministic
-and takes milliseconds.
+Every check runs the student's function on the tricky cases (fixed) and on `n_random` fresh random
+inputs drawn anew on every call, and compares each with the package's reference: a function that only
+fits the cases it has seen fails. A failure shows the input it failed on. Checks take milliseconds.
 """
 from __future__ import annotations
 
+import json
 import math
-import os
+import random
 from collections import Counter
 
 import torch
 from torch.nn import functional as F
 
+from minillm.checks._common import _call, _fresh, _ok, _random_ids
 from minillm.model import CausalSelfAttention, GPT, GPTConfig
 from minillm.tokenizer import merge, render_token
 
 
-def _ok(msg: str) -> None:
-    print(f"✓ {msg}")
+# ------------------------------------------------------------------------------------------------
+# the loss
 
-
-def _missed(msg: str) -> None:
-    """A course target (minillm.report.TARGETS) that a whole training run missed. That is a finding about the run, not
-    an error in the student's code, so it is reported, not raised -- unless MINILLM_STRICT_TARGETS=1
-    (an instructor grading runs against the targets)."""
-    if os.environ.get("MINILLM_STRICT_TARGETS") == "1":
-        raise AssertionError(msg)
-    print(f"✗ below the course target: {msg}")
-
-
-def _call(fn, args, what: str):
-    """Call the student's function; turn an exception into a failed check that shows the input."""
-    try:
-        return fn(*args)
-    except Exception as e:  # noqa: BLE001 - any error in student code is a failed check, with context
-        shown = ", ".join(repr(a) if not isinstance(a, torch.Tensor) else f"tensor{tuple(a.shape)}" for a in args)
-        raise AssertionError(f"{what}({shown}) raised {type(e).__name__}: {e}") from e
+def check_cross_entropy(student_fn, n_random: int = 20) -> None:
+    """student_fn(logits (N, V), targets (N,)) -> the mean cross-entropy over the targets that are not -1,
+    compared with torch's F.cross_entropy(..., ignore_index=-1), the loss minillm.model.GPT computes."""
+    rng = _fresh()
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    cases = [(torch.zeros(3, 4), torch.tensor([0, 1, 3])),                       # uniform: ln 4
+             (torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 9.0]]), torch.tensor([0, -1]))]   # one ignored target
+    for _ in range(n_random):
+        n, v = rng.randrange(1, 20), rng.randrange(2, 50)
+        targets = torch.randint(v, (n,), generator=g)
+        targets[torch.rand(n, generator=g) < 0.3] = -1
+        targets[rng.randrange(n)] = rng.randrange(v)          # at least one scored target
+        cases.append((torch.randn(n, v, generator=g) * rng.choice((0.5, 3.0, 30.0)), targets))
+    for logits, targets in cases:
+        want = F.cross_entropy(logits, targets, ignore_index=-1).item()
+        got = float(_call(student_fn, (logits.clone(), targets.clone()), "your cross_entropy"))
+        if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
+            continue
+        scored = targets != -1
+        hint = ""
+        if math.isnan(got) or math.isinf(got):
+            hint = (" Not a finite number: with large logits exp() overflows. Use log_softmax (or subtract each "
+                    "row's max before exp).")
+        elif math.isclose(got, -want, rel_tol=1e-4):
+            hint = " The sign: the loss is minus the log-probability of the target."
+        elif (~scored).any():
+            keep = targets.clone()
+            keep[~scored] = 0
+            every = F.cross_entropy(logits, keep, reduction="none").mean().item()
+            if math.isclose(got, every, rel_tol=1e-4):
+                hint = " Targets of -1 (padding, the user's tokens) must not count, neither in the sum nor in the mean."
+        raise AssertionError(f"logits of shape {tuple(logits.shape)}, targets {targets.tolist()}: expected "
+                             f"{want:.6g}, got {got:.6g}.{hint}")
+    _ok(f"cross-entropy matches F.cross_entropy(ignore_index=-1) on {len(cases)} cases (2 fixed, the rest random)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -73,9 +93,10 @@ def _pair_counts(ids) -> Counter:
     return Counter(zip(ids, ids[1:]))
 
 
-def check_pair_counts(student_fn) -> None:
+def check_pair_counts(student_fn, n_random: int = 20) -> None:
     """student_fn(ids: list[int]) -> {pair: count} for adjacent pairs."""
-    for ids in _ID_CASES:
+    rng = _fresh()
+    for ids in _ID_CASES + [_random_ids(rng) for _ in range(n_random)]:
         got = _call(student_fn, (list(ids),), "your pair counter")
         want = _pair_counts(ids)
         if not hasattr(got, "items"):
@@ -92,12 +113,22 @@ def check_pair_counts(student_fn) -> None:
             elif extra:
                 hint = " Only *adjacent* pairs (ids[i], ids[i+1]) count."
             raise AssertionError(f"pair counts differ on ids={ids}:\n  expected {dict(want)}\n  got      {got}.{hint}")
-    _ok(f"pair counts: all {len(_ID_CASES)} cases right")
+    _ok(f"pair counts: all {len(_ID_CASES)} tricky cases and {n_random} random lists right")
 
 
-def check_merge(student_fn) -> None:
+def check_merge(student_fn, n_random: int = 20) -> None:
     """student_fn(ids, pair, new_id) -> new ids; checked against tokenizer.merge."""
-    for ids, pair, new_id in _MERGE_CASES:
+    rng = _fresh()
+    cases = list(_MERGE_CASES)
+    for _ in range(n_random):
+        ids = _random_ids(rng)
+        if len(ids) > 1 and rng.random() < 0.8:      # mostly a pair that occurs, sometimes one that may not
+            i = rng.randrange(len(ids) - 1)
+            pair = (ids[i], ids[i + 1])
+        else:
+            pair = (rng.randrange(5), rng.randrange(5))
+        cases.append((ids, pair, 256 + rng.randrange(100)))
+    for ids, pair, new_id in cases:
         original = list(ids)
         got = _call(student_fn, (list(ids), pair, new_id), "your merge")
         want = merge(ids, pair, new_id)
@@ -114,7 +145,7 @@ def check_merge(student_fn) -> None:
             elif ids and ids[-2:] == list(pair) and got[-1] != new_id:
                 hint = " The pair at the very end of the list was missed: check the loop's last index."
             raise AssertionError(f"merge({original}, {pair}, {new_id}):\n  expected {want}\n  got      {got}.{hint}")
-    _ok(f"merge: all {len(_MERGE_CASES)} cases match minillm.tokenizer.merge")
+    _ok(f"merge: all {len(cases)} cases ({len(_MERGE_CASES)} tricky, the rest random) match minillm.tokenizer.merge")
 
 
 def check_bpe_merges(my_merges, tokenizer) -> None:
@@ -191,13 +222,16 @@ def _diagnose_probs(probs, q, k) -> str:
     return ""
 
 
-def check_attention_head(student_fn) -> None:
+def check_attention_head(student_fn, n_random: int = 5) -> None:
     """student_fn(q, k, v) -> (out, weights) for one causal head, q/k/v of shape (T, head_size).
 
     Checked against the package's CausalSelfAttention ("manual" mode, one head): weights must equal
     attention_probs and out must equal the layer's output.
     """
-    for T, hs, seed in ((6, 8, 0), (5, 16, 1), (1, 4, 2)):
+    rng = _fresh()
+    cases = [(6, 8, 0), (5, 16, 1), (1, 4, 2)]
+    cases += [(rng.randrange(1, 12), rng.choice((4, 8, 16, 32)), rng.randrange(2**31)) for _ in range(n_random)]
+    for T, hs, seed in cases:
         q, k, v, want_out, want_probs = _reference_head(T, hs, seed)
         result = _call(student_fn, (q.clone(), k.clone(), v.clone()), "your attention head")
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
@@ -219,7 +253,7 @@ def check_attention_head(student_fn) -> None:
                 hint = " Use weights @ v (row i mixes the values position i attends to), not weights.T @ v."
             raise AssertionError(f"the weights are right but the output differs (T={T}, head_size={hs}): "
                                  f"out = weights @ v.{hint}")
-    _ok("attention head: weights and output match minillm's CausalSelfAttention (manual mode) on 3 inputs")
+    _ok(f"attention head: weights and output match minillm's CausalSelfAttention (manual mode) on {len(cases)} inputs")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,17 +324,22 @@ def check_loss_falls(losses, *, vocab_size: int | None = None, min_drop: float =
         raise AssertionError(f"the loss went from {losses[0]:.3f} to {losses[-1]:.3f}; it should fall by at least "
                              f"{min_drop} on a batch the model sees again and again. Check the learning rate, that "
                              "optimizer.step() is called, and that gradients are zeroed each step")
-    _ok(f"the loss falls: {losses[0]:.3f} -> {losses[-1]:.3f} in {len(losses) - 1} steps")
+    _ok(f"the loss falls: {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} logged values")
 
 
 # ------------------------------------------------------------------------------------------------
 # pretraining batches
 
-def check_next_token_batch(student_fn) -> None:
+def check_next_token_batch(student_fn, n_random: int = 10) -> None:
     """student_fn(tokens, starts, block_size) -> (x, y): for each start a window of the token stream,
     x = tokens[s : s+block_size], y = the same window shifted by one (what data.pretrain_batch builds)."""
+    rng = _fresh()
     tokens = torch.arange(100, 140)
-    for starts, T in (([0, 5, 20], 8), ([31], 8), ([3, 3], 1)):
+    cases = [([0, 5, 20], 8), ([31], 8), ([3, 3], 1)]
+    for _ in range(n_random):
+        T = rng.randrange(1, 12)
+        cases.append(([rng.randrange(len(tokens) - T) for _ in range(rng.randrange(1, 6))], T))
+    for starts, T in cases:
         got = _call(student_fn, (tokens.clone(), list(starts), T), "your batch function")
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             raise AssertionError("return two things: (x, y), each of shape (len(starts), block_size)")
@@ -324,42 +363,167 @@ def check_next_token_batch(student_fn) -> None:
             hint = " x is right; y must be tokens[s+1 : s+1+block_size] (the next token at every position)."
         raise AssertionError(f"starts={starts}, block_size={T} on tokens 100..139:\n  expected x {want_x.tolist()}\n"
                              f"           y {want_y.tolist()}\n  got      x {x.tolist()}\n           y {y.tolist()}.{hint}")
-    _ok("next-token batches: y is x shifted by one, on 3 cases")
+    _ok(f"next-token batches: y is x shifted by one, on {len(cases)} cases (3 fixed, the rest random)")
 
 
 # ------------------------------------------------------------------------------------------------
-# the base model
+# sampling
 
-def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: float, preset: str,
-                     max_answer_rate: float | None = None, min_stored: float = 0.5) -> None:
-    """A base model is a document sampler that nevertheless stores facts: asked a question it rarely
-    answers (answer_rate <= max_answer_rate, by default the course's base_answer_rate target), but it
-    completes biographies (stored_accuracy well above chance: >= min_stored and >= 3 x chance). The tiny
-    "smoke" model knows nothing, so there the thresholds are reported, not enforced."""
-    max_answer_rate = _target("base_answer_rate") if max_answer_rate is None else max_answer_rate
-    answer_rate, stored_accuracy, chance = float(answer_rate), float(stored_accuracy), float(chance)
-    for name, v in (("answer_rate", answer_rate), ("stored_accuracy", stored_accuracy), ("chance", chance)):
-        if not 0.0 <= v <= 1.0:
-            raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
-    need_stored = max(min_stored, 3 * chance)
-    summary = (f"answer rate {answer_rate:.0%} (at most {max_answer_rate:.0%} expected), stored accuracy "
-               f"{stored_accuracy:.0%} (at least {need_stored:.0%} expected; chance is {chance:.1%})")
-    if preset == "smoke":
-        _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to know anything")
-        return
-    if answer_rate > max_answer_rate:
-        return _missed(f"{summary}: the base model answers too often. Did you ask it through the chat "
-                      "template (as_chat=True)? A base model gets the question as document text "
-                      "(evaluate.ask(..., as_chat=False)), and is scored with require_stop=False")
-    if stored_accuracy < need_stored:
-        return _missed(f"{summary}: the base model completes too few biographies. Was it trained to the "
-                      "end (is_trained(run, 'base'))? Are the probes the heldout people's "
-                      "(world.bio_probes('heldout', from_biography=True))?")
-    _ok(summary)
+def _sampling_cases(rng: random.Random, n_random: int):
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    peaked = torch.tensor([4.0, 1.0, 0.5, 0.0, -1.0])           # the first token alone covers > 0.9
+    cases = [(torch.tensor([2.0, 1.0, 0.0, -1.0]), 2, None), (peaked, None, 0.5), (peaked, None, 1.0),
+             (torch.tensor([0.3, 0.1, 0.2]), None, None), (torch.tensor([0.3, 0.1, 0.2]), 10, None),
+             (torch.tensor([1.0, 0.9, 0.8, -3.0, -3.5]), None, 0.6)]
+    for _ in range(n_random):
+        V = rng.randrange(3, 60)
+        logits = torch.randn(V, generator=g) * rng.choice((0.5, 2.0, 5.0))
+        top_k = rng.choice((None, rng.randrange(1, V + 3)))
+        top_p = rng.choice((None, round(rng.uniform(0.05, 1.0), 3)))
+        cases.append((logits, top_k, top_p))
+    return cases
+
+
+def check_sampling_probs(student_fn, n_random: int = 30) -> None:
+    """student_fn(logits (V,), top_k, top_p) -> probabilities (V,): softmax with the tail cut by top_k and
+    top_p and renormalised, compared with minillm.model.sampling_probs."""
+    from minillm.model import sampling_probs
+    cases = _sampling_cases(_fresh(), n_random)
+    for logits, top_k, top_p in cases:
+        want = sampling_probs(logits.clone(), top_k, top_p)
+        got = _call(student_fn, (logits.clone(), top_k, top_p), "your sampling_probs")
+        got = torch.as_tensor(got, dtype=torch.float32).detach()
+        shown = f"logits={[round(x, 2) for x in logits.tolist()]}, top_k={top_k}, top_p={top_p}"
+        if got.shape != want.shape:
+            raise AssertionError(f"{shown}: return one probability per token, shape {tuple(want.shape)}; "
+                                 f"got {tuple(got.shape)}")
+        if torch.allclose(got, want, atol=1e-5):
+            continue
+        hint = ""
+        kept, want_kept = int((got > 0).sum()), int((want > 0).sum())
+        if torch.isnan(got).any():
+            hint = (" Your result has NaN: nothing was kept, so renormalising divided by 0. The likeliest token is "
+                    "always kept: keep a token while the likelier tokens *before* it cover less than top_p.")
+        elif not math.isclose(got.sum().item(), 1.0, abs_tol=1e-4):
+            hint = f" Your probabilities sum to {got.sum().item():.3f}: renormalise what you keep to sum to 1."
+        elif kept == want_kept + 1:
+            hint = " You keep one token too many."
+        elif kept == want_kept - 1 and top_p is not None:
+            hint = (" You keep one token too few: with top_p, keep a token while the likelier tokens *before* it "
+                    "cover less than top_p (so the token that crosses top_p is kept, and always the first).")
+        elif kept != want_kept:
+            hint = f" You keep {kept} tokens; the reference keeps {want_kept}."
+        raise AssertionError(f"{shown}:\n  expected {[round(x, 4) for x in want.tolist()]}\n"
+                             f"  got      {[round(x, 4) for x in got.tolist()]}.{hint}")
+    _ok(f"sampling probabilities match minillm.model.sampling_probs on {len(cases)} cases (6 fixed, the rest random)")
+
+
+# ------------------------------------------------------------------------------------------------
+# scoring an answer
+
+_PLACES = ["Tessaly", "New Tessaly", "Redale", "Kegard", "Balawick", "Mawick"]
+_STATED_CASES = [
+    "He was born in Tessaly.",
+    "She was born in New Tessaly.",                      # the longer value at the same position
+    "He moved from Kegard to Redale.",                   # two values: the earliest counts
+    "Was she born in Kegard? She was born in Redale.",   # a question states nothing
+    "I don't know. He was born in Mawick.",              # only the first sentence counts
+    "  She was born in Balawick",                        # no end mark: the whole text is the sentence
+    "It was Redale\nor Kegard.",                         # a line break ends a sentence too
+    "",
+]
+_FILLER = ["he", "was", "born", "in", "she", "works", "near", "the", "city", "of", "maybe", "I", "think", "3.5"]
+
+
+def _random_reply(rng: random.Random) -> str:
+    sentences = []
+    for _ in range(rng.randrange(1, 4)):
+        words = [rng.choice(_FILLER) for _ in range(rng.randrange(1, 6))]
+        for _ in range(rng.randrange(0, 3)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(_PLACES))
+        sentences.append(" ".join(words) + rng.choice([".", "?", "!", "", "\n"]))
+    return rng.choice(["", " ", "\n"]) + " ".join(sentences)
+
+
+def check_stated_value(student_fn, n_random: int = 40) -> None:
+    """student_fn(reply, values) -> the value its first sentence states, or None; compared with
+    minillm.evaluate.stated_value (for any attribute but the birth date, which is matched as a date)."""
+    from minillm.evaluate import first_sentence, stated_value
+    rng = _fresh()
+    cases = _STATED_CASES + [_random_reply(rng) for _ in range(n_random)]
+    for reply in cases:
+        want = stated_value(reply, "birth_city", _PLACES)
+        got = _call(student_fn, (reply, list(_PLACES)), "your stated_value")
+        if got == want:
+            continue
+        sentence = first_sentence(reply)
+        hint = ""
+        if sentence.endswith("?") and want is None:
+            hint = " The first sentence is a question: a reply that asks back states nothing."
+        elif got is not None and got not in sentence:
+            hint = f" {got!r} is not in the first sentence ({sentence!r}); only the first sentence counts."
+        elif got is not None and want is not None and want.endswith(got):
+            hint = (f" {got!r} is part of {want!r}, which starts first: take the value that starts first in the "
+                    "sentence (and of two starting at the same place, the longer).")
+        elif got is not None and want is not None:
+            hint = " Several values appear: the earliest one in the sentence is the answer a reader takes."
+        raise AssertionError(f"reply {reply!r} with values {_PLACES}:\n  expected {want!r}\n  got      {got!r}.{hint}")
+    _ok(f"stated values match minillm.evaluate.stated_value on {len(cases)} replies "
+        f"({len(_STATED_CASES)} tricky, the rest random)")
+
+
+# ------------------------------------------------------------------------------------------------
+# the learning-rate schedule
+
+def check_lr_schedule(student_fn, n_random: int = 20) -> None:
+    """student_fn(step, max_steps, learning_rate, warmup, min_lr) -> the learning rate at that (0-based) step:
+    linear warmup over `warmup` steps, then cosine decay to min_lr at max_steps; compared with train.lr_at."""
+    from minillm.train import TrainConfig, lr_at
+    rng = _fresh()
+    configs = [(600, 5e-4, 30, 5e-5), (10, 1.0, 1, 0.0)]
+    for _ in range(n_random):
+        max_steps = rng.randrange(2, 3000)
+        lr = 10 ** rng.uniform(-4, -1)
+        configs.append((max_steps, lr, rng.randrange(1, max_steps), lr * rng.choice((0.0, 0.1, rng.random()))))
+    for max_steps, lr, warmup, min_lr in configs:
+        cfg = TrainConfig(max_steps=max_steps, batch_size=1, learning_rate=lr, warmup_steps=warmup,
+                          min_lr_ratio=min_lr / lr)
+        steps = sorted({0, warmup - 1, warmup, max_steps - 1, max_steps, max_steps + 5,
+                        *(rng.randrange(max_steps) for _ in range(10))})
+        for step in steps:
+            want = lr_at(step, cfg)
+            got = float(_call(student_fn, (step, max_steps, lr, warmup, min_lr), "your schedule"))
+            if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
+                continue
+            hint = ""
+            if step < warmup and math.isclose(got, lr * step / warmup, rel_tol=1e-6):
+                hint = " Warmup is off by one: step 0 already takes a step, at learning_rate * (step + 1) / warmup."
+            elif step < warmup:
+                hint = " During warmup the rate rises linearly: learning_rate * (step + 1) / warmup."
+            elif step >= max_steps:
+                hint = " After max_steps the rate stays at min_lr."
+            elif math.isclose(got, lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (max_steps - warmup))),
+                              rel_tol=1e-6):
+                hint = " The cosine should end at min_lr, not 0: min_lr + 0.5 (1 + cos(pi t)) (learning_rate - min_lr)."
+            raise AssertionError(f"step {step} of max_steps={max_steps}, learning_rate={lr:.4g}, warmup={warmup}, "
+                                 f"min_lr={min_lr:.4g}: expected {want:.6g}, got {got:.6g}.{hint}")
+    _ok(f"learning rates match minillm.train.lr_at for {len(configs)} schedules (2 fixed, the rest random)")
 
 
 # ------------------------------------------------------------------------------------------------
 # fine-tuning data
+
+_MASK_WORDS = ["Where", "was", "Kalin", "Moravo", "born?", "He", "works", "for", "Pofix", "Software.",
+               "Thanks!", "<|end|>", "<|user|>", "Hello", "what", "did", "she", "study?", "2+2"]
+
+
+def _random_conversation(rng: random.Random) -> list[dict]:
+    turns = []
+    for _ in range(rng.randrange(1, 4)):
+        for role in ("user", "assistant"):
+            turns.append({"role": role, "content": " ".join(rng.choice(_MASK_WORDS) for _ in range(rng.randrange(1, 8)))})
+    return turns
+
 
 def _mask_cases():
     return [
@@ -371,12 +535,14 @@ def _mask_cases():
     ]
 
 
-def check_loss_mask(student_fn, tokenizer) -> None:
+def check_loss_mask(student_fn, tokenizer, n_random: int = 10) -> None:
     """student_fn(conversation) -> list of 0/1, one per token of chat.render(tokenizer, conversation):
     1 exactly where the loss is computed (the assistant's words and its closing <|end|>)."""
     from minillm.chat import render
     names = {v: k for k, v in tokenizer.special_tokens.items()}
-    for conv in _mask_cases():
+    rng = _fresh()
+    cases = _mask_cases() + [_random_conversation(rng) for _ in range(n_random)]
+    for conv in cases:
         ids, want = render(tokenizer, conv)
         got = _call(student_fn, ([dict(t) for t in conv],), "your mask function")
         try:
@@ -412,51 +578,7 @@ def check_loss_mask(student_fn, tokenizer) -> None:
         shown = " ".join(f"{names.get(t, repr(tokenizer.decode([t])))}:{g}" for t, g in zip(ids, got))
         raise AssertionError(f"mask differs from chat.render at {len(wrong)} position(s) of {conv!r}.\n"
                              f"  yours (token:mask): {shown}\n  " + "\n  ".join(sorted(kinds)))
-    _ok(f"loss mask: same as chat.render on {len(_mask_cases())} conversations")
-
-
-def check_heldout_unseen(conversations, heldout_names) -> None:
-    """No held-out person's name appears anywhere in the fine-tuning conversations (else the held-out
-    accuracy would measure memorised answers, not extracted knowledge)."""
-    heldout_names = list(heldout_names)
-    if not heldout_names:
-        raise AssertionError("heldout_names is empty: pass [p.name for p in world.people_in('heldout')]")
-    for k, conv in enumerate(conversations):
-        for turn in conv:
-            for name in heldout_names:
-                if name in turn["content"]:
-                    raise AssertionError(f"conversation {k} mentions the held-out person {name!r} "
-                                         f"({turn['role']}: {turn['content']!r}); held-out people must appear only "
-                                         "in pretraining documents")
-    _ok(f"none of the {len(heldout_names)} held-out people appears in the {len(conversations):,} conversations")
-
-
-__all__ = ["check_pair_counts", "check_merge", "check_bpe_merges", "check_attention_head", "check_param_count", "check_close",
-           "check_loss_falls", "check_next_token_batch", "check_base_model", "check_loss_mask", "check_heldout_unseen"]
-
-
-# ------------------------------------------------------------------------------------------------
-# fine-tuning, base vs assistant, iterating, cost (notebooks 06-09)
-#
-# These check results of whole training runs. The course's thresholds (minillm.report.TARGETS) hold for the `cpu`
-# and `gpu` presets; the `smoke` model is too small to learn anything, so with preset="smoke" a check
-# verifies the inputs' shape and reports the numbers without enforcing the thresholds.
-
-def _share(name: str, v) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{name} should be a number between 0 and 1, got {v!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
-    return v
-
-
-def _smoke_note(preset: str, summary: str) -> bool:
-    if preset == "smoke":
-        _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to learn anything")
-        return True
-    return False
+    _ok(f"loss mask: same as chat.render on {len(cases)} conversations ({len(_mask_cases())} fixed, the rest random)")
 
 
 def check_compute_ratio(ratio: float, pretrain: dict, sft: dict) -> None:
@@ -500,123 +622,64 @@ def check_six_n_d(flops: float, n_params: float, tokens: float) -> None:
                          f"{float(tokens):.4g} is {want:.4g}.{hint}")
 
 
-def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: str) -> None:
-    """evaluate_base(...) and evaluate_assistant(...) results: the base model rarely answers, the assistant
-    answers (in its format, ending its turn) and gets held-out people's facts right (the course's targets)."""
-    max_base_answer_rate, min_answer_rate = _target("base_answer_rate"), _target("assistant_answer_rate")
-    min_heldout = _target("heldout_accuracy")
-    try:
-        base_rate = _share("the base model's answer rate", base_eval["answer_rate"])
-        asst_rate = _share("the assistant's answer rate", assistant_eval["standard"]["answer_rate"])
-        heldout = _share("held-out accuracy", assistant_eval["standard"]["accuracy"])
-    except (KeyError, TypeError):
-        raise AssertionError("pass the dicts that evaluate_base(run, base, world, tok) and "
-                             "evaluate_assistant(run, assistant, world, tok) return") from None
-    summary = (f"base answers {base_rate:.0%} (at most {max_base_answer_rate:.0%} expected), assistant answers "
-               f"{asst_rate:.0%} (at least {min_answer_rate:.0%}), held-out accuracy {heldout:.0%} (at least {min_heldout:.0%})")
-    if _smoke_note(preset, summary):
-        return
-    if base_rate > max_base_answer_rate:
-        return _missed(f"{summary}: the base model answers too often. It should get the question as document "
-                      "text (as_chat=False) and be scored with require_stop=False, as evaluate_base does")
-    if asst_rate < min_answer_rate:
-        return _missed(f"{summary}: the assistant too often does not answer in its format or does not end its "
-                      "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
-                      "assistant_eval['standard']['items'] that have answered == False")
-    if heldout < min_heldout:
-        return _missed(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
-                      "that the base model was fully pretrained and that SFT mixed in pretraining text "
-                      "(run.preset.sft_mix)")
-    _ok(summary)
+def check_gpu_hours(student_fn, n_random: int = 20) -> None:
+    """student_fn(n_params, n_tokens, peak_flops, mfu) -> GPU-hours, compared with
+    minillm.device.training_gpu_hours on Llama 2 7B's figures and on fresh random ones."""
+    from minillm.device import training_gpu_hours
+    rng = _fresh()
+    cases = [(7e9, 2e12, 312e12, 0.4)]
+    cases += [(10 ** rng.uniform(6, 12), 10 ** rng.uniform(6, 13), 10 ** rng.uniform(13, 15.5),
+               round(rng.uniform(0.05, 0.7), 3)) for _ in range(n_random)]
+    for args in cases:
+        want = training_gpu_hours(*args)
+        got = _call(student_fn, args, "your gpu_hours")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise AssertionError(f"return one number (GPU-hours), got {type(got).__name__}") from None
+        if math.isclose(got, want, rel_tol=1e-6):
+            continue
+        n, d, peak, mfu = args
+        ratios = {3600: " That is GPU-seconds: divide by 3600 for hours.",
+                  1 / 6: " 6·N·D: the 6 is missing.",
+                  1 / 3: " That is the forward pass only (2·N·D); training costs 6·N·D.",
+                  mfu ** 2: " Divide by the MFU (only that share of the peak does useful work), don't multiply."}
+        hint = next((h for r, h in ratios.items() if math.isclose(got / want, r, rel_tol=1e-6)), "")
+        raise AssertionError(f"N={n:.3g}, D={d:.3g}, peak={peak:.3g} FLOP/s, mfu={mfu}: expected {want:.6g} "
+                             f"GPU-hours, got {got:.6g}.{hint}")
+    _ok(f"GPU-hours match minillm.device.training_gpu_hours on {len(cases)} cases (Llama 2 7B and random ones)")
 
 
-def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored_one: float, *, preset: str,
-                                 max_heldout_one: float = 0.30, min_stored_one: float = 0.80,
-                                 min_heldout_many: float = 0.90) -> None:
-    """The ablation: with several biographies per person the assistant answers held-out questions
-    (heldout_many high); with one, it cannot (heldout_one low) although the base model still completes
-    those people's biographies (stored_one high): stored, but not extractable."""
-    heldout_many = _share("held-out accuracy with several biographies", heldout_many)
-    heldout_one = _share("held-out accuracy with one biography", heldout_one)
-    stored_one = _share("stored accuracy with one biography", stored_one)
-    summary = (f"held-out accuracy {heldout_many:.0%} with several biographies (at least {min_heldout_many:.0%}), "
-               f"{heldout_one:.0%} with one (at most {max_heldout_one:.0%}), while the one-biography base model "
-               f"completes {stored_one:.0%} of the biographies (at least {min_stored_one:.0%})")
-    if _smoke_note(preset, summary):
-        return
-    if heldout_many < min_heldout_many:
-        return _missed(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
-                      "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
-    if heldout_one > max_heldout_one:
-        return _missed(f"{summary}: with a single biography the facts should not be extractable. Was the "
-                      "second run made with notebook_run(augment=1)? (world.config.bios_per_person should be 1)")
-    if stored_one < min_stored_one:
-        return _missed(f"{summary}: the one-biography base model should still complete its biographies "
-                      "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
-    _ok(summary)
+def check_monitor(student_fn, n_random: int = 20) -> None:
+    """student_fn(log_eval) -> the deployment log's classes worst first, compared with course.monitor on
+    made-up evaluations (random sizes and rates per suite, ties included)."""
+    from minillm.course import LOG_CLASSES, monitor
+    rng = _fresh()
+    logs = [{suite: {"n": 100, figure: 0.5} for _, suite, figure in LOG_CLASSES}]      # all tied
+    for _ in range(n_random):
+        log = {}
+        for _, suite, figure in LOG_CLASSES:
+            n = rng.randrange(1, 300)
+            log[suite] = {"n": n, figure: rng.choice((0.0, 1.0, round(rng.random(), 3), 0.5))}
+        logs.append(log)
+    for log in logs:
+        want = monitor(log)
+        got = _call(student_fn, (json.loads(json.dumps(log)),), "your monitor")
+        try:
+            got = [{k: r[k] for k in ("class", "n", "rate", "failures")} for r in got]
+        except (TypeError, KeyError) as e:
+            raise AssertionError(f"return a list of dicts with keys class, n, rate, failures (got {got!r:.200})") from e
+        want = [{k: r[k] for k in ("class", "n", "rate", "failures")} for r in want]
+        if got == want:
+            continue
+        hint = ""
+        if sorted(map(str, got)) == sorted(map(str, want)):
+            hint = (" The rows are right but in another order: most failures first, and classes with equal failures "
+                    "in LOG_CLASSES order (a stable sort keeps it).")
+        elif [r["class"] for r in got] == [r["class"] for r in want]:
+            hint = " failures = round(n * (1 - rate)): the share *not* handled, as a count."
+        raise AssertionError(f"for the log {log}:\n  expected {want}\n  got      {got}.{hint}")
+    _ok(f"monitoring tables match minillm.course.monitor on {len(logs)} logs (1 all tied, the rest random)")
 
 
-def _target(key: str) -> float:
-    from minillm.report import TARGETS
-    return next(b for k, _, b, _ in TARGETS if k == key)
-
-
-def check_fix(before: dict, after: dict, *, preset: str) -> None:
-    """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. The fixed
-    class (out-of-scope requests) goes from at most 50% to at least 90% handled, no other figure gets more
-    than 1 point worse, and real held-out people are not turned away (the course's targets)."""
-    from minillm.course import assistant_figures
-    from minillm.report import FIX_TOLERANCE, worse_after_fix
-    try:
-        b, a = assistant_figures(before), assistant_figures(after)
-    except (KeyError, TypeError):
-        raise AssertionError("pass two dicts returned by evaluate_assistant(run, model, world, tok): the assistant "
-                             "before the fix, then after it") from None
-    for k in a:
-        _share(f"{k} (before)", b[k]), _share(f"{k} (after)", a[k])
-    most_before, least_after = _target("scope_answer_rate_before_fix"), _target("scope_answer_rate")
-    max_refused = _target("heldout_refused_rate")
-    summary = (f"out-of-scope requests answered per the guideline {b['scope_answer_rate']:.0%} -> "
-               f"{a['scope_answer_rate']:.0%}; held-out accuracy {b['heldout_accuracy']:.0%} -> "
-               f"{a['heldout_accuracy']:.0%}; real held-out people turned away {a['heldout_refused_rate']:.0%}")
-    if _smoke_note(preset, summary):
-        return
-    if b["scope_answer_rate"] > most_before:
-        return _missed(f"{summary}. Before the fix the class should fail (at most {most_before:.0%} handled): is "
-                      "`before` the first assistant (fix=False)?")
-    if a["scope_answer_rate"] < least_after:
-        return _missed(f"{summary}. After the fix at least {least_after:.0%} of the out-of-scope requests should get "
-                      "the guideline's scope answer. Were the scope conversations in its SFT set (fix=True)?")
-    worse = worse_after_fix({**a, **{k + "_before_fix": v for k, v in b.items()}}, a)
-    if worse:
-        return _missed(f"{summary}. The fix cost more than {FIX_TOLERANCE:.0%} on: {', '.join(worse)}. A fix must "
-                      "not break what worked: did the SFT set lose conversations, or the pretraining text mixed "
-                      "into each batch?")
-    if a["heldout_refused_rate"] > max_refused:
-        return _missed(f"{summary}. The fixed assistant turns real people away (more than {max_refused:.0%}): the "
-                      "scope conversations should teach it to tell a request about a person from one that is not")
-    _ok(summary)
-
-
-def check_custom_assistant(mine: dict, original: dict, *, preset: str, min_rate: float = 0.5) -> None:
-    """Your own assistant follows your guideline: minillm.custom.evaluate_style(...) results for your
-    assistant and for the course's assistant, with the same test of your guideline. Yours must follow
-    it on at least `min_rate` of the held-out questions, and more often than the course's assistant."""
-    try:
-        r_mine, r_orig = _share("your assistant's rate", mine["rate"]), _share("the original's rate", original["rate"])
-    except (KeyError, TypeError):
-        raise AssertionError("pass the dicts minillm.custom.evaluate_style(...) returns: your assistant's, then the "
-                             "course assistant's, on the same items with the same test") from None
-    summary = (f"your guideline is followed in {r_mine:.0%} of the answers (at least {min_rate:.0%} expected), "
-               f"the course's assistant follows it in {r_orig:.0%}")
-    if _smoke_note(preset, summary):
-        return
-    if r_mine < min_rate or r_mine <= r_orig:
-        return _missed(f"{summary}. Look at the answers in mine['items']: does your test accept what your own "
-                      "answer function writes (try it on one conversation of your SFT set)? Is your format "
-                      "learnable (the same shape every time)?")
-    _ok(summary)
-
-
-__all__ += ["check_compute_ratio", "check_six_n_d", "check_base_vs_assistant", "check_knowledge_augmentation",
-            "check_fix", "check_custom_assistant"]
+__all__ = ["check_cross_entropy", "check_pair_counts", "check_merge", "check_bpe_merges", "check_attention_head", "check_param_count", "check_close", "check_loss_falls", "check_next_token_batch", "check_sampling_probs", "check_stated_value", "check_lr_schedule", "check_loss_mask", "check_compute_ratio", "check_six_n_d", "check_gpu_hours", "check_monitor"]
