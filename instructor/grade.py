@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,8 +60,11 @@ def graded_cells(chapter: str) -> list[tuple[str, float]]:
 
 
 def _last_error(log: str) -> str:
-    lines = [ln.strip() for ln in log.splitlines() if "ERROR" in ln or "Error" in ln]
-    return lines[-1][:200] if lines else "see nbgrader's log"
+    """The exception nbgrader hit ("RuntimeError: no end solution statement found"), else its last ERROR line."""
+    lines = [ln.strip() for ln in log.splitlines()]
+    raised = [ln for ln in lines if re.match(r"[\w.]*(Error|Exception): ", ln)]
+    errors = [ln for ln in lines if "ERROR" in ln]
+    return (raised or errors or ["see nbgrader's log"])[-1][:300]
 
 
 def release() -> None:
