@@ -35,14 +35,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = HERE.parent / "notebooks"
-# nbgrader's course folder (source/, release/, submitted/, autograded/, feedback/, gradebook.db): instructor/,
-# or MINILLM_GRADING_DIR (the tests grade in a temporary one)
+CHAPTERS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+FIELDS = ["student", "chapter", "exercise", "points", "max_points", "error"]
 
 
 def course() -> Path:
+    """nbgrader's course folder (source/, release/, submitted/, autograded/, feedback/, gradebook.db):
+    instructor/, or MINILLM_GRADING_DIR (the tests grade in a temporary one)."""
     return Path(os.environ.get("MINILLM_GRADING_DIR") or HERE).resolve()
-CHAPTERS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-FIELDS = ["student", "chapter", "exercise", "points", "max_points", "error"]
 
 
 def nbgrader(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
