@@ -77,7 +77,8 @@ def release() -> None:
     r = nbgrader("generate_assignment", "*", "--force")
     if "Cannot add or remove cells" in r.stderr:
         raise SystemExit(f"the notebooks' graded cells changed after submissions were graded, and nbgrader keeps those "
-                         f"grades: move {course() / 'gradebook.db'} away to start a new gradebook")
+                         f"grades: to start a new gradebook, move {course() / 'gradebook.db'} away, with the "
+                         f"submitted/, autograded/ and feedback/ folders beside it that belong to it")
     if r.returncode != 0:
         raise SystemExit(f"nbgrader generate_assignment failed: {_last_error(r.stderr)}")
 
