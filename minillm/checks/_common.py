@@ -25,11 +25,6 @@ def _fresh() -> random.Random:
     return random.Random(int.from_bytes(os.urandom(8), "little"))
 
 
-def _random_ids(rng: random.Random) -> list[int]:
-    # few distinct values, so pairs repeat and overlap as they do in text
-    return [rng.randrange(5) for _ in range(rng.randrange(0, 30))]
-
-
 def _call(fn, args, what: str):
     """Call the student's function; turn an exception into a failed check that shows the input."""
     try:
