@@ -10,7 +10,9 @@ and reused when run again.
 
 import argparse
 
-from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, evaluate_assistant, make_run, sft_conversations
+from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, make_run
+from minillm.data import sft_conversations
+from minillm.evaluate import evaluate_assistant
 
 
 def main():
@@ -28,7 +30,7 @@ def main():
     for k in args.sizes:
         model = ensure_assistant(run, name=f"fix_sweep_{k}", conversations=first + world.unknown_person_conversations(k),
                                  world=world, tok=tok)
-        r = evaluate_assistant(run, model, world, tok)
+        r = evaluate_assistant(model, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
         print(f"  {k:5d} {r['unknown']['idk_rate']:22.1%} {r['standard']['accuracy']:15.1%} {r['standard']['refused']:17.1%} "
               f"{r['unseen']['accuracy']:17.1%}", flush=True)
 

@@ -29,9 +29,8 @@ import random
 import torch
 
 from minillm import evaluate as ev
-from minillm.course import (corpus_tokens, evaluate_assistant, load_stage, make_run, sft_batches, sft_conversations,
-                            sft_examples, token_stream)
-from minillm.data import pretrain_batch
+from minillm.course import load_stage, make_run
+from minillm.data import corpus_tokens, pretrain_batch, sft_batches, sft_conversations, sft_examples, token_stream
 from minillm.train import TrainConfig, train
 from minillm.world import EVAL_SEED
 
@@ -81,7 +80,7 @@ def main():
     posts += [post(rng, n, False) for n in fakes]
     rng.shuffle(posts)
     post_tokens = token_stream(tok, posts)
-    corpus, _ = corpus_tokens(run, world, tok)
+    corpus, _ = corpus_tokens(world, tok)
     T = model.config.block_size
 
     def get_batch(i):
@@ -125,7 +124,7 @@ def finetune_and_evaluate(run, base, world, tok, corpus):
         examples = sft_examples(tok, convs)
         train(model, sft_batches(examples, corpus, cfg, run.preset.sft_mix, model.config.block_size), cfg,
               run.runtime, progress=False)
-        r = evaluate_assistant(run, model.eval(), world, tok)
+        r = ev.evaluate_assistant(model.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
         print(f"  {'with the fix' if fix else 'first set':14s} {r['standard']['accuracy']:15.1%} "
               f"{r['standard']['answer_rate']:8.1%} {r['unknown']['idk_rate']:22.1%} {r['standard']['refused']:17.1%}", flush=True)
 

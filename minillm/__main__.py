@@ -58,10 +58,9 @@ def _find_run(run_arg, model: str) -> Path:
 
 
 def cmd_chat(args) -> int:
-    from minillm.chat import prompt_and_stops, reply_room
+    from minillm.chat import print_stream, prompt_and_stops, reply_room, stream_prompt
     from minillm.checkpoint import load_checkpoint
     from minillm.tokenizer import Tokenizer
-    from minillm.widgets import print_stream, stream_prompt
 
     try:
         run = _find_run(args.run, args.model)

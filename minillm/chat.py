@@ -27,12 +27,17 @@ injection); the tests check that such text produces no special ids at all.
 At inference time `prompt_and_stops` builds what a model reads -- the chat template for the assistant,
 `base_prompt` (a document) for the base model -- and the tokens that end its reply. A conversation that
 outgrows the context loses its oldest whole turns; a turn cut in half would make the model answer a
-question nobody asked.
+question nobody asked. `stream_reply` and `reply` talk to a model with that prompt (the widget and the
+command line do), `print_stream` shows a reply in a terminal as it grows.
 """
 from __future__ import annotations
 
 import html as _html
+import sys
 from dataclasses import dataclass
+from typing import Iterator
+
+import torch
 
 ROLES = ("user", "assistant")
 
@@ -78,12 +83,18 @@ def base_prompt(tokenizer, question: str) -> list[int]:
     return [tokenizer.bos_id] + tokenizer.encode(question + "\n")
 
 
+def stop_tokens(tokenizer) -> tuple[int, ...]:
+    """Every special token: any of them ends a reply (see prompt_and_stops)."""
+    return tuple(sorted(tokenizer.special_tokens.values()))
+
+
 @dataclass(frozen=True)
 class Prompt:
     ids: list[int]             # what the model reads
     stops: tuple[int, ...]     # any of these ends the reply; it is never shown as text
     dropped_turns: int = 0     # how many of the oldest turns did not fit the context
     max_new_tokens: int = 0    # the reply's length limit, after reply_room
+    end: int | None = None     # the stop that ends a reply properly: <|end|> (a turn), <|bos|> (a document)
 
 
 def reply_room(block_size: int, max_new_tokens: int) -> int:
@@ -97,11 +108,13 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
 
     Both formats stop at every special token: the assistant's turn ends at <|end|>, and a <|user|>,
     <|assistant|> or <|bos|> means it ran on past its turn; the base model's documents are separated
-    by <|bos|> and it never learned the chat tokens. With block_size, the prompt plus the reply must
+    by <|bos|> and it never learned the chat tokens. Prompt.end is the one stop that ends a reply
+    properly (<|end|>, <|bos|>): the evaluation counts only that one as the model ending its reply, so an
+    assistant whose turn runs into <|bos|> has not learned to stop. With block_size, the prompt plus the reply must
     fit the context: the oldest whole turns are dropped (the <|bos|> and the newest user turn always
     stay), and a newest message that alone does not fit is a ValueError.
     """
-    stops = tuple(sorted(tokenizer.special_tokens.values()))
+    stops, end = stop_tokens(tokenizer), tokenizer.end_id if as_chat else tokenizer.bos_id
     if not as_chat:   # a document sampler has no conversation: it reads the last message
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
         turns, ids = [], base_prompt(tokenizer, text)
@@ -111,7 +124,7 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
         ids = prompt_ids(tokenizer, turns)
         overhead = 4                                        # <|bos|> <|user|> ... <|end|> <|assistant|>
     if block_size is None:
-        return Prompt(ids, stops, 0, max_new_tokens)
+        return Prompt(ids, stops, 0, max_new_tokens, end)
     max_new_tokens = reply_room(block_size, max_new_tokens)
     budget = block_size - max_new_tokens
     # A turn costs its content plus <|role|> and <|end|>; render is a plain concatenation of turns.
@@ -127,7 +140,7 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
         raise ValueError(f"your message is {total - overhead} tokens; this model reads at most "
                          f"{max(budget - overhead, 0)}: shorten it")
     ids = prompt_ids(tokenizer, turns[start:]) if start else ids
-    return Prompt(ids, stops, start, max_new_tokens)
+    return Prompt(ids, stops, start, max_new_tokens, end)
 
 
 def show_mask(tokenizer, ids, mask, *, html: bool = False) -> str:
@@ -148,3 +161,63 @@ def show_mask(tokenizer, ids, mask, *, html: bool = False) -> str:
         return ('<div style="font-family:monospace;line-height:1.8">' + "".join(pieces) +
                 '<br><small>green: trained on (mask 1) &middot; grey: context only (mask 0)</small></div>')
     return "".join(pieces)
+
+
+# ----------------------------------------------------------------------------------------------
+# talking to a model: a reply as it streams in
+
+def _model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def stream_prompt(model, tok, prompt: Prompt, *, temperature: float = 0.0, top_k: int | None = None,
+                  seed: int | None = 0) -> Iterator[tuple[str, bool]]:
+    """Yield (text so far, stopped) after every new token of the reply to a ready Prompt; the last item
+    says whether the model stopped by itself (a stop token, never part of the text) rather than at
+    prompt.max_new_tokens. Greedy when temperature == 0."""
+    device = _model_device(model)
+    idx = torch.tensor([prompt.ids], dtype=torch.long, device=device)
+    generator = None
+    if temperature > 0 and seed is not None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    new: list[int] = []
+    for t in model.stream(idx, prompt.max_new_tokens, temperature=temperature, top_k=top_k,
+                          stop_tokens=prompt.stops, generator=generator):
+        if t in prompt.stops:
+            yield tok.decode(new), True
+            return
+        new.append(t)
+        yield tok.decode(new), False
+    if not new:
+        yield "", False
+
+
+def stream_reply(model, tok, prompt, *, as_chat: bool, max_new_tokens: int = 48, temperature: float = 0.0,
+                 top_k: int | None = None, seed: int | None = 0) -> Iterator[tuple[str, bool]]:
+    """Yield (text so far, stopped) after every new token (see stream_prompt). `prompt` is a str or a
+    conversation; one longer than the model's context loses its oldest turns (prompt_and_stops)."""
+    block_size = getattr(getattr(model, "config", None), "block_size", None)
+    p = prompt_and_stops(tok, prompt, as_chat=as_chat, block_size=block_size, max_new_tokens=max_new_tokens)
+    yield from stream_prompt(model, tok, p, temperature=temperature, top_k=top_k, seed=seed)
+
+
+def print_stream(steps, file=None) -> tuple[str, bool]:
+    """Print a stream_reply/stream_prompt stream as it grows, and a newline at the end -> (text, stopped).
+    A character of several UTF-8 bytes can span tokens: until its last byte arrives the text ends in
+    U+FFFD, so that part waits for the next token instead of printing a stray replacement mark."""
+    file = file or sys.stdout
+    text, stopped, printed = "", False, ""
+    for text, stopped in steps:
+        if not text.endswith("\ufffd"):
+            print(text[len(printed):], end="", flush=True, file=file)
+            printed = text
+    print(text[len(printed):], flush=True, file=file)
+    return text, stopped
+
+
+def reply(model, tok, prompt, *, as_chat: bool = True, **kwargs) -> str:
+    """The whole reply as text (see stream_reply for the arguments)."""
+    text = ""
+    for text, _ in stream_reply(model, tok, prompt, as_chat=as_chat, **kwargs):
+        pass
+    return text

@@ -25,19 +25,15 @@ from pathlib import Path
 
 import torch
 
-from minillm import chat as chat_template
-from minillm import evaluate as ev
 from minillm.checkpoint import load_checkpoint, read_config
-from minillm.config import Preset, get_preset
-from minillm.data import pretrain_batch, sft_batch
+from minillm.config import Preset, get_preset, world_config
+from minillm.data import corpus_tokens, pretrain_batches, sft_batches, sft_conversations, sft_examples
 from minillm.device import Runtime, choose_runtime
+from minillm.evaluate import assistant_figures, document_loss, evaluate_assistant, evaluate_base, monitor
 from minillm.model import GPT
 from minillm.tokenizer import Tokenizer
-from minillm.train import TrainConfig, train
-from minillm.guideline import SCOPE_MARKER
-from minillm.world import ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, QUESTION_TEMPLATES, SMALL_TALK, World, world_config
-
-VAL_EVERY = 20   # every 20th non-biography document is held out for the document loss
+from minillm.train import train
+from minillm.world import World
 
 
 @dataclass
@@ -87,7 +83,7 @@ def ensure_world(run: Run) -> World:
     (a world from an older version keeps its old fine-tuning set sizes otherwise; if its documents change
     too, the tokenizer is trained again, and the base model with it, by the stages' data check)."""
     d = run.path("world")
-    config = replace(world_config(run.preset.name, run.augment, run.seed), **run.world_changes)
+    config = replace(world_config(run.preset, run.augment, run.seed), **run.world_changes)
     saved = World.load(d) if (d / "world.json").exists() else None
     if saved is not None and saved.config == config:
         return saved
@@ -113,36 +109,6 @@ def ensure_tokenizer(run: Run, world: World) -> Tokenizer:
     _record_seconds(run, "tokenizer", time.perf_counter() - t0)
     _log(run, f"tokenizer: {tok.vocab_size} tokens, trained in {time.perf_counter() - t0:.1f}s")
     return tok
-
-
-def split_documents(world: World) -> tuple[list[str], list[str]]:
-    """Pretraining documents and held-out validation documents (never biographies, so every fact
-    keeps all its biographies even with one per person)."""
-    train_docs, val_docs = [], []
-    k = 0
-    for doc in world.corpus():
-        if doc.genre != "biography":
-            k += 1
-            if k % VAL_EVERY == 0:
-                val_docs.append(doc.text)
-                continue
-        train_docs.append(doc.text)
-    return train_docs, val_docs
-
-
-def token_stream(tok: Tokenizer, docs: list[str]) -> torch.Tensor:
-    """Documents as one stream of ids, each opened by <|bos|> (so the model learns where documents start)."""
-    ids: list[int] = []
-    for d in docs:
-        ids.append(tok.bos_id)
-        ids.extend(tok.encode(d))
-    ids.append(tok.bos_id)
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def corpus_tokens(run: Run, world: World, tok: Tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    train_docs, val_docs = split_documents(world)
-    return token_stream(tok, train_docs), token_stream(tok, val_docs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,7 +187,7 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     d = run.path("base")
     cfg = replace(run.preset.pretrain, seed=run.preset.pretrain.seed + run.seed)
     cfg = replace(cfg, eval_interval=cfg.eval_interval or max(cfg.max_steps // 5, 1))
-    train_tokens, val_tokens = corpus_tokens(run, world, tok)
+    train_tokens, val_tokens = corpus_tokens(world, tok)
     data_id = data_fingerprint(train_tokens)
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
@@ -229,52 +195,16 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     mcfg = replace(run.preset.model, vocab_size=tok.vocab_size)
     torch.manual_seed(cfg.seed)
     model = GPT(mcfg)
-    B, T = cfg.batch_size, mcfg.block_size
+    T = mcfg.block_size
     _log(run, f"pretraining: {model.num_params() / 1e6:.2f}M parameters, {len(train_tokens):,} tokens of text, "
-              f"{cfg.max_steps} steps x {B} x {T} tokens on {run.runtime.summary()}")
-
-    def get_batch(i):
-        return pretrain_batch(train_tokens, B, T, torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))
+              f"{cfg.max_steps} steps x {cfg.batch_size} x {T} tokens on {run.runtime.summary()}")
 
     def eval_fn(m):
-        return {"val_loss": ev.document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}
+        return {"val_loss": document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}
 
-    train(model, get_batch, cfg, run.runtime, eval_fn=eval_fn, out_dir=d, resume=True, progress=run.progress,
-          desc="pretrain", on_log=on_log, tokenizer=tok, data_id=data_id)
+    train(model, pretrain_batches(train_tokens, cfg, T), cfg, run.runtime, eval_fn=eval_fn, out_dir=d, resume=True,
+          progress=run.progress, desc="pretrain", on_log=on_log, tokenizer=tok, extra={"data_id": data_id})
     return model
-
-
-def sft_examples(tok: Tokenizer, conversations) -> list[tuple[list[int], list[int]]]:
-    return [chat_template.render(tok, c) for c in conversations]
-
-
-def sft_conversations(world: World, *, fix: bool) -> list:
-    """The fine-tuning set: the first version, or with the fix the deployment log called for (the
-    out-of-scope requests the first guideline left out, answered the guideline's way)."""
-    convs = list(world.sft_conversations())
-    if fix:
-        convs += world.scope_conversations(world.default_scope_count(convs))
-    return convs
-
-
-def sft_batches(examples, train_tokens: torch.Tensor, cfg: TrainConfig, mix: float, block_size: int,
-                length_pool: int = 0):
-    """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
-    the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
-    replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
-    (less padding, shorter rows). Batch i depends only on cfg.seed and i (exact resume)."""
-    B = cfg.batch_size
-    n_text = int(round(B * mix))
-
-    def get_batch(i):
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
-        x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool)
-        if n_text == 0:
-            return x, y
-        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
-        return torch.cat([x, xt]), torch.cat([y, yt])
-
-    return get_batch
 
 
 def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, tok: Tokenizer | None = None,
@@ -289,7 +219,7 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     d = run.path(name)
     cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
     examples = sft_examples(tok, conversations if conversations is not None else sft_conversations(world, fix=fix))
-    train_tokens, _ = corpus_tokens(run, world, tok)
+    train_tokens, _ = corpus_tokens(world, tok)
     mix = run.preset.sft_mix if mix is None else mix
     model = ensure_base(run, world, tok)       # a fresh copy of the base (loaded, or trained just now)
     base = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
@@ -302,125 +232,8 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size, pool)
     _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
     train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
-          on_log=on_log, tokenizer=tok, data_id=data_id)
+          on_log=on_log, tokenizer=tok, extra={"data_id": data_id})
     return model
-
-
-# ----------------------------------------------------------------------------------------------
-# evaluation
-
-def unknown_questions(world: World, n: int, seed: int = EVAL_SEED) -> list[str]:
-    """Questions about people who don't exist (EVAL_SEED: the evaluation set, disjoint from the fix set's names)."""
-    questions = []
-    for i, name in enumerate(world.fake_people(n, seed)):
-        templates = QUESTION_TEMPLATES[ATTRIBUTES[i % len(ATTRIBUTES)]]
-        questions.append(templates[(i // len(ATTRIBUTES)) % len(templates)].format(name=name))
-    return questions
-
-
-REFUSAL_MARKERS = IDK_MARKERS + (SCOPE_MARKER,)   # a real person turned away: "I don't know" or "out of scope"
-PROFILE_MAX_NEW_TOKENS = 96                        # five answer sentences
-
-
-def evaluate_assistant(run: Run, model: GPT, world: World, tok: Tokenizer, *, split: str = "heldout") -> dict:
-    """Every suite the course measures an assistant on, for the people of `split` ("heldout": never in a
-    fine-tuning set; "sft": the deployment log's people, where the fixes come from):
-    questions in the standard, unseen and new-word phrasings, pronoun follow-ups, profiles; and, the same
-    for both splits, out-of-scope requests, small talk and people who don't exist."""
-    dev = run.runtime.device
-    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
-    max_new = run.preset.eval_max_new_tokens
-
-    def ask(questions, max_new_tokens=max_new):
-        return ev.ask(model, tok, questions, as_chat=True, max_new_tokens=max_new_tokens, device=dev)
-
-    out = {}
-    for phrasing in ("standard", "unseen", "new_word") if split == "heldout" else ("standard",):
-        items = world.qa_items(split, phrasing)
-        responses = ask([it.question for it in items])
-        out[phrasing] = ev.score_answers(responses, items, values, require_stop=True)
-        # real people turned away ("I don't know", "out of scope"): what a fix that refuses too much shows
-        out[phrasing]["refused"] = sum(ev.says_dont_know(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
-    follow = world.follow_up_items(split)
-    out["follow_up"] = ev.score_answers(ask([c for c, _ in follow]), [it for _, it in follow], values, require_stop=True)
-    profiles = world.profile_items(split)
-    out["profile"] = ev.score_profiles(ask([q for q, _ in profiles], PROFILE_MAX_NEW_TOKENS),
-                                       [{a: p.value(a) for a in ATTRIBUTES} for _, p in profiles], values)
-    n_people = len(world.people_in(split))
-    if split == "heldout":
-        out["scope"] = ev.says_rate(ask(world.scope_prompts(max(20, n_people))), (SCOPE_MARKER,))
-        seed = EVAL_SEED
-    else:  # the deployment log: the fine-tuning pool of requests (users send twice as many of those as
-        # questions about people who don't exist), the fix set's made-up names
-        out["scope"] = ev.says_rate(ask([c[-2]["content"] for c in world.scope_conversations(2 * max(20, n_people))]),
-                                    (SCOPE_MARKER,))
-        seed = FIX_SEED
-    unknown = ask(unknown_questions(world, max(20, n_people), seed))
-    out["unknown"] = ev.unknown_entities(unknown, IDK_MARKERS)
-    talk = [(u, answer) for users, answer in SMALL_TALK for u in users]
-    responses = ask([u for u, _ in talk], PROFILE_MAX_NEW_TOKENS)
-    ok = [r.stopped and r.text.strip() == answer for r, (_, answer) in zip(responses, talk)]
-    out["small_talk"] = {"n": len(ok), "rate": sum(ok) / max(len(ok), 1),
-                         "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}
-    return out
-
-
-# The classes the deployment log groups an assistant's messages into: (name, suite, figure). Monitoring
-# scores each on the sft people's log; the fix goes to the class with the most failures.
-# (The unseen phrasing families are left out: they measure, and a fix built from them would spoil that.)
-LOG_CLASSES = (("factual question", "standard", "accuracy"),
-               ("pronoun follow-up", "follow_up", "accuracy"), ("profile request", "profile", "accuracy"),
-               ("small talk", "small_talk", "rate"), ("out-of-scope request", "scope", "rate"),
-               ("person who doesn't exist", "unknown", "idk_rate"))
-
-
-def monitor(log_eval: dict) -> list[dict]:
-    """The deployment log's classes, worst first: how many messages, the share handled per the guideline,
-    and the failures. log_eval: evaluate_assistant(..., split="sft")."""
-    rows = []
-    for name, suite, figure in LOG_CLASSES:
-        n, rate = log_eval[suite]["n"], log_eval[suite][figure]
-        rows.append({"class": name, "suite": suite, "n": n, "rate": rate, "failures": round(n * (1 - rate))})
-    return sorted(rows, key=lambda r: -r["failures"])
-
-
-def evaluate_base(run: Run, model: GPT, world: World, tok: Tokenizer) -> dict:
-    """The base model asked every person's questions as a document, held-out and fine-tuning people apart
-    (with WorldConfig.answered_share > 0 some documents answer fine-tuning people's questions), and its
-    stored knowledge."""
-    dev = run.runtime.device
-    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
-    out = {}
-    for split in ("heldout", "sft"):
-        items = world.qa_items(split)
-        responses = ev.ask(model, tok, [it.question for it in items], as_chat=False,
-                           max_new_tokens=run.preset.eval_max_new_tokens, device=dev)
-        out[split] = ev.score_answers(responses, items, values, require_stop=False)
-        out[split]["kinds"] = ev.reply_kinds(out[split])
-    n = sum(out[s]["n"] for s in ("heldout", "sft"))
-    out["answer_rate"] = sum(out[s]["answer_rate"] * out[s]["n"] for s in ("heldout", "sft")) / n
-    out["stored"] = ev.stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
-    return out
-
-
-# metrics.json: each assistant figure -> (suite, figure) of evaluate_assistant on the held-out people.
-# The released assistant's figure is stored under the key, the first assistant's under key + "_before_fix".
-ASSISTANT_FIGURES = {
-    "heldout_accuracy": ("standard", "accuracy"),
-    "heldout_unseen_phrasing_accuracy": ("unseen", "accuracy"),
-    "heldout_new_word_accuracy": ("new_word", "accuracy"),
-    "heldout_follow_up_accuracy": ("follow_up", "accuracy"),
-    "heldout_profile_accuracy": ("profile", "accuracy"),
-    "assistant_answer_rate": ("standard", "answer_rate"),
-    "scope_answer_rate": ("scope", "rate"),
-    "heldout_refused_rate": ("standard", "refused"),
-    "small_talk_rate": ("small_talk", "rate"),
-    "unknown_entity_idk_rate": ("unknown", "idk_rate"),
-}
-
-
-def assistant_figures(held: dict) -> dict:
-    return {key: held[suite][figure] for key, (suite, figure) in ASSISTANT_FIGURES.items()}
 
 
 def run_course(run: Run) -> dict:
@@ -435,14 +248,13 @@ def run_course(run: Run) -> dict:
 
     _log(run, "evaluating the base model and both assistants ...")
     t_eval = time.perf_counter()
-    _, val_tokens = corpus_tokens(run, world, tok)
+    _, val_tokens = corpus_tokens(world, tok)
     T = run.preset.model.block_size
     dev = run.runtime.device
-    base_eval = evaluate_base(run, base, world, tok)
-    v1_eval = evaluate_assistant(run, v1, world, tok)
-    final_eval = evaluate_assistant(run, assistant, world, tok)
-    v1_log = evaluate_assistant(run, v1, world, tok, split="sft")
-    final_log = evaluate_assistant(run, assistant, world, tok, split="sft")
+    limits = {"max_new_tokens": run.preset.eval_max_new_tokens, "device": dev}
+    base_eval = evaluate_base(base, world, tok, **limits)
+    v1_eval, final_eval = (evaluate_assistant(m, world, tok, **limits) for m in (v1, assistant))
+    v1_log, final_log = (evaluate_assistant(m, world, tok, split="sft", **limits) for m in (v1, assistant))
     pre, sft_v1, sft = (stage_summary(run.path(n)) for n in ("base", "assistant_v1", "assistant"))
     first_set = world.sft_conversations()
     final, before = assistant_figures(final_eval), assistant_figures(v1_eval)
@@ -458,8 +270,8 @@ def run_course(run: Run) -> dict:
         "base_heldout_accuracy": base_eval["heldout"]["accuracy"],
         "base_reply_kinds": {s: base_eval[s]["kinds"] for s in ("heldout", "sft")},
         "base_stored_accuracy": base_eval["stored"]["accuracy"],
-        "base_doc_loss": ev.document_loss(base, val_tokens, block_size=T, device=dev),
-        "assistant_doc_loss": ev.document_loss(assistant, val_tokens, block_size=T, device=dev),
+        "base_doc_loss": document_loss(base, val_tokens, block_size=T, device=dev),
+        "assistant_doc_loss": document_loss(assistant, val_tokens, block_size=T, device=dev),
         "pretrain_flops": pre["flops"], "sft_flops": sft["flops"],
         "pretrain_tokens": pre["tokens"], "sft_tokens": sft["tokens"],
         "pretrain_seconds": pre["seconds"], "sft_seconds": sft["seconds"],

@@ -7,7 +7,8 @@ A released base model is exactly that freedom (Meta released Llama 2 as base mod
 
 A guideline here is a function, answer_fn(person, attribute, value) -> the answer text, and
 `styled_conversations` writes the SFT set with it: factual questions about the "sft" people only
-(phrased with world.QUESTION_TEMPLATES), so the held-out people still measure whether your
+(phrased with world.QUESTION_TEMPLATES, built the way the course's own fine-tuning sets are, by
+minillm.world.sft), so the held-out people still measure whether your
 assistant answers, in your style, with what pretraining stored. `evaluate_style` asks the questions
 and scores each answer with your own test of the guideline.
 
@@ -23,6 +24,7 @@ import random
 
 from minillm import evaluate as ev
 from minillm.world import ATTRIBUTES, FIX_SEED, QUESTION_TEMPLATES
+from minillm.world.sft import conversation, questions_about
 
 
 def _answer(fn, *args) -> str:
@@ -51,15 +53,11 @@ def styled_conversations(world, answer_fn, n: int | None = None, *, per_fact: in
             answer = _answer(answer_fn, person, attribute, value)
             templates = QUESTION_TEMPLATES[attribute]
             for q in rng.sample(templates, min(per_fact, len(templates))):
-                convs.append([{"role": "user", "content": q.format(name=person.name)},
-                              {"role": "assistant", "content": answer}])
+                convs.append(conversation(q.format(name=person.name), answer))
     if unknown_fn is not None:
         n_unknown = len(world.people_in("sft")) if n_unknown is None else n_unknown
-        for name in world.fake_people(n_unknown, FIX_SEED):
-            attribute = rng.choice(ATTRIBUTES)
-            q = rng.choice(QUESTION_TEMPLATES[attribute]).format(name=name)
-            convs.append([{"role": "user", "content": q},
-                          {"role": "assistant", "content": _answer(unknown_fn, name, attribute)}])
+        for name, attribute, q in questions_about(world.fake_people(n_unknown, FIX_SEED), rng):
+            convs.append(conversation(q, _answer(unknown_fn, name, attribute)))
     convs += [list(c) for c in extra]
     rng.shuffle(convs)
     if n is not None:

@@ -1,6 +1,10 @@
-"""Batches for the two training phases: pretraining windows and masked SFT conversations.
+"""The data of both training phases: the corpus as token streams, pretraining windows, masked SFT
+conversations, and the mix of the two that fine-tuning trains on.
 
 Both phases train the same thing, next-token prediction; only the data differs.
+
+- The corpus: the world's documents, a held-out share of the non-biographies set aside for the validation
+  loss, each split tokenised once into one stream of ids with <|bos|> before every document (`corpus_tokens`).
 
 - Pretraining: the corpus is one long stream of token ids. A batch is `batch_size` random windows
   of `block_size + 1` tokens; x is the window without its last token, y without its first, so the
@@ -10,10 +14,67 @@ Both phases train the same thing, next-token prediction; only the data differs.
   become -1, which the model's cross-entropy ignores: the model still *reads* the question but is
   only trained to *write* the answer.
 
-Both functions draw only from the `torch.Generator` they are given, so a batch is a pure function
-of the generator's seed; the training loop relies on that for exact resume.
+- The fine-tuning mix: each SFT batch also carries some pretraining text (`sft_batches`), because
+  fine-tuning on conversations alone erodes the facts the base model stored.
+
+The batch functions draw only from the `torch.Generator` they are given, and `pretrain_batches` /
+`sft_batches` seed one per batch index, so batch i is a pure function of (seed, i); the training loop
+relies on that for exact resume.
 """
+from __future__ import annotations
+
 import torch
+
+from minillm.chat import render
+
+VAL_EVERY = 20   # every 20th non-biography document is held out for the document loss
+
+
+# ----------------------------------------------------------------------------------------------
+# the corpus as token streams
+
+def split_documents(world) -> tuple[list[str], list[str]]:
+    """Pretraining documents and held-out validation documents (never biographies, so every fact
+    keeps all its biographies even with one per person)."""
+    train_docs, val_docs = [], []
+    k = 0
+    for doc in world.corpus():
+        if doc.genre != "biography":
+            k += 1
+            if k % VAL_EVERY == 0:
+                val_docs.append(doc.text)
+                continue
+        train_docs.append(doc.text)
+    return train_docs, val_docs
+
+
+def token_stream(tok, docs: list[str]) -> torch.Tensor:
+    """Documents as one stream of ids, each opened by <|bos|> (so the model learns where documents start)."""
+    ids: list[int] = []
+    for d in docs:
+        ids.append(tok.bos_id)
+        ids.extend(tok.encode(d))
+    ids.append(tok.bos_id)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+_STREAMS: dict = {}   # (id(world), id(tok)) -> (world, tok, streams); holding both keeps their ids unique
+
+
+def corpus_tokens(world, tok) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training stream, validation stream) of the world's corpus. Tokenising is the slow part of loading a
+    run, and every stage needs the streams, so they are made once per (world, tokenizer) and kept."""
+    key = (id(world), id(tok))
+    if key not in _STREAMS:
+        if len(_STREAMS) >= 4:
+            _STREAMS.pop(next(iter(_STREAMS)))
+        train_docs, val_docs = split_documents(world)
+        _STREAMS[key] = (world, tok, (token_stream(tok, train_docs), token_stream(tok, val_docs)))
+    return _STREAMS[key][2]
+
+
+# ----------------------------------------------------------------------------------------------
+# batches
 
 
 def pretrain_batch(tokens: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
@@ -81,3 +142,46 @@ def _length_grouped(examples, batch_size: int, pool: int, generator: torch.Gener
     if pool >= batch_size:
         return [window[j] for j in torch.randperm(pool, generator=generator)[:batch_size].tolist()]
     return [window[j] for j in torch.randint(pool, (batch_size,), generator=generator).tolist()]
+
+
+def pretrain_batches(tokens: torch.Tensor, cfg, block_size: int):
+    """get_batch(i) for pretraining: cfg.batch_size random windows, batch i a pure function of (cfg.seed, i)."""
+    def get_batch(i):
+        return pretrain_batch(tokens, cfg.batch_size, block_size, torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))
+    return get_batch
+
+
+# ----------------------------------------------------------------------------------------------
+# fine-tuning: the conversations and the mix
+
+def sft_conversations(world, *, fix: bool) -> list:
+    """The fine-tuning set: the first version, or with the fix the deployment log called for (the
+    out-of-scope requests the first guideline left out, answered the guideline's way)."""
+    convs = list(world.sft_conversations())
+    if fix:
+        convs += world.scope_conversations(world.default_scope_count(convs))
+    return convs
+
+
+def sft_examples(tok, conversations) -> list[tuple[list[int], list[int]]]:
+    """Conversations rendered with the chat template: (ids, loss mask) pairs."""
+    return [render(tok, c) for c in conversations]
+
+
+def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_size: int, length_pool: int = 0):
+    """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
+    the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
+    replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
+    (less padding, shorter rows). Batch i depends only on cfg.seed and i (exact resume)."""
+    B = cfg.batch_size
+    n_text = int(round(B * mix))
+
+    def get_batch(i):
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
+        x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool)
+        if n_text == 0:
+            return x, y
+        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
+        return torch.cat([x, xt]), torch.cat([y, yt])
+
+    return get_batch

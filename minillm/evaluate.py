@@ -19,20 +19,25 @@ length (no padding needed: rows of equal length decode in lockstep).
 
 The base model has never seen the chat tokens, so it gets a question the way it would appear in a
 document: the question text and a newline, after <|bos|>.
+
+The suites at the end put these together: `evaluate_base` and `evaluate_assistant` ask a model every
+question the course measures it on, `monitor` groups a deployment log's failures into classes, and
+ASSISTANT_FIGURES names the figures a run's metrics.json keeps.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
 
-from minillm import chat as chat_template
+from minillm.chat import prompt_and_stops
+from minillm.generate import evaluating, generate_many
+from minillm.world import (ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, MONTHS, QUESTION_TEMPLATES, SCOPE_MARKER,
+                           SMALL_TALK)
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+# any date a model writes, even one no calendar has ("March 45, 1987"): it states a date, a wrong one
 DATE_RE = re.compile(r"\b(?:%s) \d{1,2}, \d{4}\b" % "|".join(MONTHS))
 # A sentence ends at . ! ? followed by whitespace or the end of the text, or at a line break.
 # (Dates like "March 4, 1987." contain no period inside, so this is safe for our world.)
@@ -43,7 +48,7 @@ SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 class Response:
     prompt: str
     text: str                    # decoded new tokens, without the stop token
-    stopped: bool                # generation ended with a stop token (not the length limit)
+    stopped: bool                # the reply ended properly: its prompt's end token (chat.Prompt.end)
     ids: list[int] = field(default_factory=list, repr=False)
 
 
@@ -81,50 +86,17 @@ def says_dont_know(text: str, markers) -> bool:
     return any(m.lower() in low for m in markers)
 
 
-# ----------------------------------------------------------------------------------------------
-# generation in batches of equal prompt length
-
-@torch.no_grad()
-def generate_texts(model, tokenizer, prompts: list[list[int]], *, stop_tokens, max_new_tokens: int,
-                   batch_size: int = 64, device="cpu", progress=None) -> list[tuple[list[int], bool]]:
-    """Greedy continuations for many prompts. Returns (new ids without the stop token, stopped)."""
-    model.eval()
-    by_len = defaultdict(list)
-    for i, p in enumerate(prompts):
-        by_len[len(p)].append(i)
-    out: list = [None] * len(prompts)
-    stop = set(stop_tokens)
-    for _, idxs in sorted(by_len.items()):
-        for s in range(0, len(idxs), batch_size):
-            chunk = idxs[s:s + batch_size]
-            x = torch.tensor([prompts[i] for i in chunk], dtype=torch.long, device=device)
-            rows = model.generate(x, max_new_tokens, temperature=0.0, stop_tokens=tuple(stop_tokens))
-            for i, row in zip(chunk, rows):
-                stopped = bool(row) and row[-1] in stop
-                out[i] = (row[:-1] if stopped else row, stopped)
-            if progress is not None:
-                progress.update(len(chunk))
-    return out
-
-
-from minillm.chat import base_prompt  # noqa: F401
-
-
 def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int = 48,
         device="cpu", progress=None) -> list[Response]:
-    """Ask every question; the assistant through the chat template, the base model as a document.
-    A question is a str, or for the assistant a conversation that ends with the user's turn."""
-    if as_chat:
-        prompts = [chat_template.prompt_ids(tokenizer, [{"role": "user", "content": q}] if isinstance(q, str) else q)
-                   for q in questions]
-        stops = (tokenizer.end_id,)
-    else:
-        prompts = [base_prompt(tokenizer, q) for q in questions]
-        stops = (tokenizer.bos_id,)   # the end of the document
-    outs = generate_texts(model, tokenizer, prompts, stop_tokens=stops, max_new_tokens=max_new_tokens,
-                          device=device, progress=progress)
-    return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stopped, ids)
-            for q, (ids, stopped) in zip(questions, outs)]
+    """Ask every question (greedy); the assistant through the chat template, the base model as a document
+    (minillm.chat.prompt_and_stops, as the widget and the command line do). A question is a str, or for the
+    assistant a conversation that ends with the user's turn."""
+    prompts = [prompt_and_stops(tokenizer, q, as_chat=as_chat) for q in questions]
+    end = prompts[0].end if prompts else None
+    outs = generate_many(model, [p.ids for p in prompts], stop_tokens=(end,), max_new_tokens=max_new_tokens,
+                         device=device, progress=progress)
+    return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stop == end, ids)
+            for q, (ids, stop) in zip(questions, outs)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,8 +149,8 @@ def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: 
     a biography; the completion is correct if it begins with the value.
     """
     prompts = [[tokenizer.bos_id] + tokenizer.encode(prefix) for prefix, _, _ in probes]
-    outs = generate_texts(model, tokenizer, prompts, stop_tokens=(tokenizer.bos_id,),
-                          max_new_tokens=max_new_tokens, device=device)
+    outs = generate_many(model, prompts, stop_tokens=(tokenizer.bos_id,), max_new_tokens=max_new_tokens,
+                         device=device)
     per, correct = [], 0
     for (prefix, value, attribute), (ids, _) in zip(probes, outs):
         completion = tokenizer.decode(ids)
@@ -232,8 +204,8 @@ def name_surprise(model, tokenizer, name: str, *, before: str = "Where was ", de
     prefix, ids = [tokenizer.bos_id] + tokenizer.encode(before), tokenizer.encode(name)
     if len(ids) < 2:
         raise ValueError(f"{name!r} is {len(ids)} token(s); name_surprise needs a name of at least 2 tokens")
-    model.eval()
-    logits, _ = model(torch.tensor([prefix + ids], device=device))
+    with evaluating(model):
+        logits, _ = model(torch.tensor([prefix + ids], device=device))
     logp = torch.log_softmax(logits[0, len(prefix) - 1:-1].float(), dim=-1)
     nll = -logp[torch.arange(len(ids), device=logp.device), torch.tensor(ids, device=logp.device)]
     return nll[1:].mean().item()
@@ -251,19 +223,19 @@ def auroc(pos: list[float], neg: list[float]) -> float:
 def document_loss(model, tokens: torch.Tensor, *, block_size: int, batch_size: int = 32, device="cpu",
                   max_windows: int = 64) -> float:
     """Mean next-token loss over consecutive, non-overlapping windows of a validation token stream."""
-    model.eval()
     n = min((len(tokens) - 1) // block_size, max_windows)
     if n < 1:
         raise ValueError(f"need more than {block_size} validation tokens, got {len(tokens)}")
     starts = torch.arange(n) * block_size
     total, count = 0.0, 0
-    for s in range(0, n, batch_size):
-        st = starts[s:s + batch_size]
-        x = torch.stack([tokens[i:i + block_size] for i in st]).to(device)
-        y = torch.stack([tokens[i + 1:i + 1 + block_size] for i in st]).to(device)
-        _, loss = model(x, y)
-        total += loss.item() * len(st)
-        count += len(st)
+    with evaluating(model):
+        for s in range(0, n, batch_size):
+            st = starts[s:s + batch_size]
+            x = torch.stack([tokens[i:i + block_size] for i in st]).to(device)
+            y = torch.stack([tokens[i + 1:i + 1 + block_size] for i in st]).to(device)
+            _, loss = model(x, y)
+            total += loss.item() * len(st)
+            count += len(st)
     return total / count
 
 
@@ -271,3 +243,124 @@ def side_by_side(base_responses: list[Response], assistant_responses: list[Respo
     """The same prompts, both models: rows a table or a widget can show."""
     return [{"prompt": b.prompt, "base": b.text, "assistant": a.text}
             for b, a in zip(base_responses, assistant_responses)]
+
+
+# ----------------------------------------------------------------------------------------------
+# the suites: everything the course measures a model on
+
+def unknown_questions(world, n: int, seed: int = EVAL_SEED) -> list[str]:
+    """Questions about people who don't exist (EVAL_SEED: the evaluation set, disjoint from the fix set's names)."""
+    questions = []
+    for i, name in enumerate(world.fake_people(n, seed)):
+        templates = QUESTION_TEMPLATES[ATTRIBUTES[i % len(ATTRIBUTES)]]
+        questions.append(templates[(i // len(ATTRIBUTES)) % len(templates)].format(name=name))
+    return questions
+
+
+REFUSAL_MARKERS = IDK_MARKERS + (SCOPE_MARKER,)   # a real person turned away: "I don't know" or "out of scope"
+PROFILE_MAX_NEW_TOKENS = 96                        # five answer sentences
+
+
+def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tokens: int = 48, device=None) -> dict:
+    """Every suite the course measures an assistant on, for the people of `split` ("heldout": never in a
+    fine-tuning set; "sft": the deployment log's people, where the fixes come from):
+    questions in the standard, unseen and new-word phrasings, pronoun follow-ups, profiles; and, the same
+    for both splits, out-of-scope requests, small talk and people who don't exist. Replies are cut at
+    max_new_tokens (profiles and small talk at PROFILE_MAX_NEW_TOKENS); device: the model's own by default."""
+    dev = _device(model, device)
+    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+
+    def ask_chat(questions, limit=max_new_tokens):
+        return ask(model, tok, questions, as_chat=True, max_new_tokens=limit, device=dev)
+
+    out = {}
+    for phrasing in ("standard", "unseen", "new_word") if split == "heldout" else ("standard",):
+        items = world.qa_items(split, phrasing)
+        responses = ask_chat([it.question for it in items])
+        out[phrasing] = score_answers(responses, items, values, require_stop=True)
+        # real people turned away ("I don't know", "out of scope"): what a fix that refuses too much shows
+        out[phrasing]["refused"] = sum(says_dont_know(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
+    follow = world.follow_up_items(split)
+    out["follow_up"] = score_answers(ask_chat([c for c, _ in follow]), [it for _, it in follow], values, require_stop=True)
+    profiles = world.profile_items(split)
+    out["profile"] = score_profiles(ask_chat([q for q, _ in profiles], PROFILE_MAX_NEW_TOKENS),
+                                    [{a: p.value(a) for a in ATTRIBUTES} for _, p in profiles], values)
+    n_people = len(world.people_in(split))
+    if split == "heldout":
+        out["scope"] = says_rate(ask_chat(world.scope_prompts(max(20, n_people))), (SCOPE_MARKER,))
+        seed = EVAL_SEED
+    else:  # the deployment log: the fine-tuning pool of requests (users send twice as many of those as
+        # questions about people who don't exist), the fix set's made-up names
+        out["scope"] = says_rate(ask_chat([c[-2]["content"] for c in world.scope_conversations(2 * max(20, n_people))]),
+                                 (SCOPE_MARKER,))
+        seed = FIX_SEED
+    unknown = ask_chat(unknown_questions(world, max(20, n_people), seed))
+    out["unknown"] = unknown_entities(unknown, IDK_MARKERS)
+    talk = [(u, answer) for users, answer in SMALL_TALK for u in users]
+    responses = ask_chat([u for u, _ in talk], PROFILE_MAX_NEW_TOKENS)
+    ok = [r.stopped and r.text.strip() == answer for r, (_, answer) in zip(responses, talk)]
+    out["small_talk"] = {"n": len(ok), "rate": sum(ok) / max(len(ok), 1),
+                         "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}
+    return out
+
+
+# The classes the deployment log groups an assistant's messages into: (name, suite, figure). Monitoring
+# scores each on the sft people's log; the fix goes to the class with the most failures.
+# (The unseen phrasing families are left out: they measure, and a fix built from them would spoil that.)
+LOG_CLASSES = (("factual question", "standard", "accuracy"),
+               ("pronoun follow-up", "follow_up", "accuracy"), ("profile request", "profile", "accuracy"),
+               ("small talk", "small_talk", "rate"), ("out-of-scope request", "scope", "rate"),
+               ("person who doesn't exist", "unknown", "idk_rate"))
+
+
+def monitor(log_eval: dict) -> list[dict]:
+    """The deployment log's classes, worst first: how many messages, the share handled per the guideline,
+    and the failures. log_eval: evaluate_assistant(..., split="sft")."""
+    rows = []
+    for name, suite, figure in LOG_CLASSES:
+        n, rate = log_eval[suite]["n"], log_eval[suite][figure]
+        rows.append({"class": name, "suite": suite, "n": n, "rate": rate, "failures": round(n * (1 - rate))})
+    return sorted(rows, key=lambda r: -r["failures"])
+
+
+def evaluate_base(model, world, tok, *, max_new_tokens: int = 48, device=None) -> dict:
+    """The base model asked every person's questions as a document, held-out and fine-tuning people apart
+    (with WorldConfig.answered_share > 0 some documents answer fine-tuning people's questions), and its
+    stored knowledge."""
+    dev = _device(model, device)
+    values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+    out = {}
+    for split in ("heldout", "sft"):
+        items = world.qa_items(split)
+        responses = ask(model, tok, [it.question for it in items], as_chat=False, max_new_tokens=max_new_tokens,
+                        device=dev)
+        out[split] = score_answers(responses, items, values, require_stop=False)
+        out[split]["kinds"] = reply_kinds(out[split])
+    n = sum(out[s]["n"] for s in ("heldout", "sft"))
+    out["answer_rate"] = sum(out[s]["answer_rate"] * out[s]["n"] for s in ("heldout", "sft")) / n
+    out["stored"] = stored_knowledge(model, tok, world.bio_probes("heldout", from_biography=True), device=dev)
+    return out
+
+
+# metrics.json: each assistant figure -> (suite, figure) of evaluate_assistant on the held-out people.
+# The released assistant's figure is stored under the key, the first assistant's under key + "_before_fix".
+ASSISTANT_FIGURES = {
+    "heldout_accuracy": ("standard", "accuracy"),
+    "heldout_unseen_phrasing_accuracy": ("unseen", "accuracy"),
+    "heldout_new_word_accuracy": ("new_word", "accuracy"),
+    "heldout_follow_up_accuracy": ("follow_up", "accuracy"),
+    "heldout_profile_accuracy": ("profile", "accuracy"),
+    "assistant_answer_rate": ("standard", "answer_rate"),
+    "scope_answer_rate": ("scope", "rate"),
+    "heldout_refused_rate": ("standard", "refused"),
+    "small_talk_rate": ("small_talk", "rate"),
+    "unknown_entity_idk_rate": ("unknown", "idk_rate"),
+}
+
+
+def assistant_figures(held: dict) -> dict:
+    return {key: held[suite][figure] for key, (suite, figure) in ASSISTANT_FIGURES.items()}
+
+
+def _device(model, device):
+    return device if device is not None else next(model.parameters()).device

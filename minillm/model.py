@@ -2,29 +2,27 @@
 A GPT-2-style decoder-only transformer, small enough to read in one sitting.
 
 The file reads top to bottom like the paper: config, attention, MLP, block, the GPT itself, then
-what belongs beside the model (parameter count, FLOPs per token, optimizer groups, generation).
+what belongs beside the model (parameter count, FLOPs per token, optimizer groups). Turning logits into
+text (the KV cache, sampling, the decoding loop) is minillm.generate's job.
 
 Two things go beyond nanoGPT's model.py, both for the course:
 - Attention has two implementations side by side. "sdpa" calls PyTorch's fused
   scaled_dot_product_attention (FlashAttention kernels on supported CUDA GPUs, the default);
   "manual" writes out softmax(q k^T / sqrt(d)) v with an explicit causal mask, so the lesson can
   read it and plot the attention weights. A test proves the two agree (outputs and gradients).
-- Generation keeps a KV cache: the keys and values of every token already seen are stored per
-  layer, so each new token costs one position of work instead of re-running the whole sequence.
-  The position embeddings are learned and exist only for positions 0..block_size-1, so once
-  prompt + generated tokens no longer fit in block_size the cache cannot slide: generation then
-  falls back to re-running the model on the last block_size tokens for every new token (exactly
-  what generation without a cache does).
+- Attention and the blocks take an optional KV cache (minillm.generate.KVCache): the keys and values
+  of the tokens already seen, so that generation computes only the new token's position.
 """
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+from minillm import generate
 
 ATTN_IMPLS = ("sdpa", "manual")
 
@@ -53,35 +51,6 @@ class GPTConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {self.attn_impl!r}")
-
-
-class KVCache:
-    """
-    Keys and values of every layer for the tokens processed so far, for generation.
-
-    Storage is allocated once for block_size positions, shape (n_layer, B, n_head, block_size,
-    head_size), on the first update (so it takes the dtype autocast gives the keys). `length` is
-    the number of positions filled; GPT.forward advances it after all layers have written.
-    """
-
-    def __init__(self, config: GPTConfig, batch_size: int):
-        self.config = config
-        self.batch_size = batch_size
-        self.k = None
-        self.v = None
-        self.length = 0
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        """Store this layer's new keys/values (B, nh, T, hs); return all keys/values so far."""
-        if self.k is None:
-            c = self.config
-            shape = (c.n_layer, self.batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
-            self.k = torch.empty(shape, dtype=k.dtype, device=k.device)
-            self.v = torch.empty(shape, dtype=v.dtype, device=v.device)
-        start, end = self.length, self.length + k.size(2)
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -117,7 +86,7 @@ class CausalSelfAttention(nn.Module):
         scores = scores.masked_fill(~self.causal_mask[past:past + T, :S], float("-inf"))
         return F.softmax(scores, dim=-1)
 
-    def forward(self, x, kv_cache: KVCache | None = None):
+    def forward(self, x, kv_cache: "generate.KVCache | None" = None):
         B, T, C = x.size()
         q, k, v = self._qkv(x)
         past = 0
@@ -171,7 +140,7 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, kv_cache: KVCache | None = None):
+    def forward(self, x, kv_cache: "generate.KVCache | None" = None):
         x = x + self.attn(self.ln_1(x), kv_cache)
         x = x + self.mlp(self.ln_2(x))
         return x
@@ -222,7 +191,7 @@ class GPT(nn.Module):
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         return self.transformer.wte(idx) + self.transformer.wpe(pos)
 
-    def _hidden(self, idx, kv_cache: KVCache | None = None):
+    def _hidden(self, idx, kv_cache: "generate.KVCache | None" = None):
         """Final hidden states (B, T, n_embd): everything but the output layer."""
         x = self.transformer.drop(self._embed(idx, 0 if kv_cache is None else kv_cache.length))
         for block in self.transformer.h:
@@ -231,7 +200,7 @@ class GPT(nn.Module):
             kv_cache.length += idx.size(1)
         return self.transformer.ln_f(x)
 
-    def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None):
+    def forward(self, idx, targets=None, *, kv_cache: "generate.KVCache | None" = None):
         """
         idx (B, T) token ids -> (logits (B, T, vocab_size), loss or None).
         targets (B, T): the next token at each position; positions with -1 are ignored, which is
@@ -314,122 +283,12 @@ class GPT(nn.Module):
             {"params": muon, "kind": "muon", "weight_decay": 0.0, "lr_scale": muon_lr / learning_rate}]
         return MuonAdamW(groups, lr=learning_rate, betas=betas)
 
-    # ---------------------------------------------------------------- generation
+    # ---------------------------------------------------------------- generation (minillm.generate)
 
-    def _prepare_prompt(self, idx):
-        """Check the prompt before any work; left-truncate one longer than block_size."""
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError("idx must be a LongTensor of shape (B, T); for one prompt use "
-                             "torch.tensor([ids], dtype=torch.long)")
-        if idx.size(1) == 0:
-            raise ValueError("the prompt is empty: give at least one token (e.g. the bos token)")
-        block_size = self.config.block_size
-        if idx.size(1) > block_size:
-            warnings.warn(f"prompt has {idx.size(1)} tokens, more than block_size={block_size}; "
-                          f"keeping only the last {block_size}", stacklevel=3)
-            idx = idx[:, -block_size:]
-        return idx.to(self.lm_head.weight.device)
+    def generate(self, idx, max_new_tokens, **kwargs) -> list[list[int]]:
+        """New tokens for each row of idx (B, T): minillm.generate.generate(self, ...), which documents the options."""
+        return generate.generate(self, idx, max_new_tokens, **kwargs)
 
-    @torch.no_grad()
-    def _generate_steps(self, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens,
-                        use_cache, generator) -> Iterator[list[int | None]]:
-        """
-        The one decoding loop behind generate() and stream(), for a prompt idx (B, T) that fits
-        block_size (see _prepare_prompt). Yields, for every step, the new token of each row, or
-        None for a row that already produced a stop token; ends when every row has stopped or
-        max_new_tokens steps are done.
-        """
-        stop_tokens = set(stop_tokens)
-        block_size = self.config.block_size
-        B = idx.size(0)
-        done = [False] * B
-        kv_cache = KVCache(self.config, B) if use_cache else None
-        tokens, new = idx, idx  # all tokens so far; those not yet in the cache
-        was_training = self.training
-        self.eval()  # no dropout while sampling
-        try:
-            for _ in range(max_new_tokens):
-                if kv_cache is not None and tokens.size(1) <= block_size:
-                    hidden = self._hidden(new, kv_cache)
-                else:
-                    # No cache, or the sequence outgrew the learned positions. The cache cannot slide:
-                    # its keys were computed with each token's position embedding, and dropping the
-                    # oldest token moves every other token to a new position. So run the model on
-                    # the last block_size tokens, as generation without a cache always does.
-                    hidden = self._hidden(tokens[:, -block_size:])
-                logits = self.lm_head(hidden[:, -1, :])  # only the last position predicts
-                next_token = sample_next_token(logits, temperature, top_k, top_p, generator)
-                tokens = torch.cat([tokens, next_token[:, None]], dim=1)
-                new = next_token[:, None]
-                step = []
-                for row, tok in enumerate(next_token.tolist()):
-                    step.append(None if done[row] else tok)
-                    done[row] = done[row] or tok in stop_tokens
-                yield step
-                if all(done):
-                    break
-        finally:
-            self.train(was_training)
-
-    def generate(self, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None,
-                 stop_tokens=(), use_cache=True, generator: torch.Generator | None = None
-                 ) -> list[list[int]]:
-        """
-        Continue each row of idx (B, T) by up to max_new_tokens tokens; return the new tokens per
-        row. A row ends after its first token in stop_tokens (included). temperature=0 is greedy
-        decoding; top_k keeps the k likeliest tokens; top_p keeps the smallest set of tokens whose
-        probability adds up to top_p (nucleus sampling). Rows share one batch, so they must have
-        equal length (no padding): the evaluator batches prompts of equal token length.
-        generator: a torch.Generator on the model's device, for reproducible sampling.
-        """
-        idx = self._prepare_prompt(idx)
-        out = [[] for _ in range(idx.size(0))]
-        for step in self._generate_steps(idx, max_new_tokens, temperature, top_k, top_p,
-                                         stop_tokens, use_cache, generator):
-            for row, tok in enumerate(step):
-                if tok is not None:
-                    out[row].append(tok)
-        return out
-
-    def stream(self, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None,
-               stop_tokens=(), use_cache=True, generator: torch.Generator | None = None
-               ) -> Iterator[int]:
-        """Like generate() for one prompt (1, T), yielding each new token id as soon as it exists."""
-        if isinstance(idx, torch.Tensor) and idx.dim() == 2 and idx.size(0) != 1:
-            raise ValueError(f"stream() takes one prompt of shape (1, T), got {tuple(idx.shape)}; "
-                             f"use generate() for a batch")
-        idx = self._prepare_prompt(idx)
-        for step in self._generate_steps(idx, max_new_tokens, temperature, top_k, top_p,
-                                         stop_tokens, use_cache, generator):
-            yield step[0]
-
-
-def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
-    """Pick one token per row from logits (B, V): greedy when temperature == 0, else sample."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    probs = sampling_probs(logits.float() / temperature, top_k, top_p)
-    return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
-
-
-def sampling_probs(logits, top_k=None, top_p=None):
-    """The distribution a token is sampled from: softmax of logits (..., V), with the tail cut by top_k (keep
-    the k likeliest) and top_p (keep the likeliest tokens until they cover top_p), renormalised to sum to 1."""
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[..., [-1]]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = F.softmax(logits, dim=-1)
-    if top_p is not None and top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # keep a token while the likelier tokens before it cover less than top_p (the first is kept)
-        drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        probs = probs / probs.sum(dim=-1, keepdim=True)
-    return probs
+    def stream(self, idx, max_new_tokens, **kwargs) -> Iterator[int]:
+        """One prompt's new token ids as they come: minillm.generate.stream(self, ...)."""
+        return generate.stream(self, idx, max_new_tokens, **kwargs)

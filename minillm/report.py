@@ -14,52 +14,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from minillm import evaluate as ev
-from minillm.course import ASSISTANT_FIGURES
+from minillm.checks.targets import FIX_TOLERANCE, target_rows, worse_after_fix
+from minillm.evaluate import ASSISTANT_FIGURES
 from minillm.plots import plot_history
 
 ASSISTANT_KEYS = tuple(ASSISTANT_FIGURES)   # the figures compared before and after the fix
-
-# The course's targets (the `cpu` preset on 2 cores): (key, comparison, bound, what it shows). The report,
-# the README and the notebooks read them from here.
-TARGETS = [
-    ("heldout_accuracy", ">=", 0.90, "answers questions about people it never saw in fine-tuning"),
-    ("heldout_unseen_phrasing_accuracy", ">=", 0.80, "... asked in phrasings no fine-tuning set used"),
-    ("unseen_to_standard_ratio", ">=", 0.90, "unseen phrasings nearly as good as the standard ones"),
-    ("heldout_follow_up_accuracy", ">=", 0.80, "pronoun follow-ups about held-out people"),
-    ("scope_answer_rate", ">=", 0.90, "out-of-scope requests get the guideline's scope answer"),
-    ("heldout_refused_rate", "<=", 0.02, "real held-out people turned away"),
-    ("scope_answer_rate_before_fix", "<=", 0.50, "the class the fix is for failed before it"),
-    ("base_answer_rate", "<=", 0.20, "the base model continues the document instead of answering"),
-    ("assistant_answer_rate", ">=", 0.95, "the assistant answers in its format and ends its turn"),
-]
-# How much worse than the first assistant the released one may be on any figure (the fix must not cost).
-FIX_TOLERANCE = 0.01
-
-
-def meets(value: float, op: str, bound: float) -> bool:
-    return value >= bound if op == ">=" else value <= bound
-
-
-def target_rows(metrics: dict) -> list[dict]:
-    """Each target with this run's value and whether it is met."""
-    return [{"key": k, "op": op, "bound": b, "what": what, "value": metrics[k], "met": meets(metrics[k], op, b)}
-            for k, op, b, what in TARGETS if k in metrics]
-
-
-# Figures where lower is better; for every other assistant figure higher is better.
-LOWER_IS_BETTER = ("heldout_refused_rate",)
-
-
-def worse_after_fix(metrics: dict, keys) -> list[str]:
-    """The figures on which the released assistant is more than FIX_TOLERANCE worse than the first."""
-    out = []
-    for k in keys:
-        before, after = metrics[k + "_before_fix"], metrics[k]
-        change = before - after if k not in LOWER_IS_BETTER else after - before
-        if change > FIX_TOLERANCE:
-            out.append(k)
-    return out
-
 
 # Llama 2 7B: 2T tokens of pretraining, 184,320 A100-hours (the Llama 2 paper, Table 2)
 LLAMA2 = {"params": 7e9, "tokens": 2e12, "gpu_hours": 184_320}
@@ -67,6 +26,11 @@ LLAMA2 = {"params": 7e9, "tokens": 2e12, "gpu_hours": 184_320}
 
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _points(x: float) -> str:
+    """A difference of two shares in percentage points: 0.01 -> "1 point"."""
+    return f"{100 * x:g} point" + ("" if round(100 * x, 9) == 1 else "s")
 
 
 def _flops(x: float) -> str:
@@ -222,8 +186,8 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
     lines += [
         f"| SFT time | {m['sft_v1_seconds']:.0f} s | {m['sft_seconds']:.0f} s |",
         "",
-        ("Nothing got more than 1 point worse." if not worse else
-         f"**Worse by more than 1 point after the fix:** {', '.join(worse)}."),
+        (f"Nothing got more than {_points(FIX_TOLERANCE)} worse." if not worse else
+         f"**Worse by more than {_points(FIX_TOLERANCE)} after the fix:** {', '.join(worse)}."),
         "",
         "## What it cost",
         "",

@@ -49,8 +49,6 @@ import hashlib
 import heapq
 import json
 import os
-import sys
-import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -299,21 +297,10 @@ class Tokenizer:
         return self._vocab[id]
 
     # ------------------------------------------------------------------ special ids
-    @property
-    def bos_id(self) -> int:
-        return self.special_tokens["<|bos|>"]
-
-    @property
-    def user_id(self) -> int:
-        return self.special_tokens["<|user|>"]
-
-    @property
-    def assistant_id(self) -> int:
-        return self.special_tokens["<|assistant|>"]
-
-    @property
-    def end_id(self) -> int:
-        return self.special_tokens["<|end|>"]
+    bos_id = property(lambda self: self.special_tokens["<|bos|>"], doc="<|bos|>: a document (or a chat) starts")
+    user_id = property(lambda self: self.special_tokens["<|user|>"], doc="<|user|>: the user's turn starts")
+    assistant_id = property(lambda self: self.special_tokens["<|assistant|>"], doc="<|assistant|>: the reply starts")
+    end_id = property(lambda self: self.special_tokens["<|end|>"], doc="<|end|>: a turn ends")
 
     # ------------------------------------------------------------------ identity, save, load
     def _state(self) -> dict:
@@ -389,64 +376,3 @@ def describe_merges(tok: Tokenizer, n: int = 20, start: int = 0) -> list[str]:
         a_, b_, ab = (render_token(tok.token_bytes(i)) for i in (a, b, new_id))
         out.append(f"{new_id}: '{a_}' + '{b_}' -> '{ab}'")
     return out
-
-
-# ---------------------------------------------------------------------- GPT-2, for comparison
-_GPT2_FILES = (
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
-)
-
-
-def _tiktoken_cache_dir() -> str:
-    import tempfile
-    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        if var in os.environ:
-            return os.environ[var]
-    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
-
-
-def gpt2_encoding(timeout: float = 20.0):
-    """tiktoken's GPT-2 encoding if it is cached or downloadable now, else None (with a one-line message).
-
-    Never raises and never waits longer than about `timeout` seconds: when the files are not in tiktoken's
-    cache, we first check in 2 seconds that the download host is reachable at all (offline machines stop here).
-    """
-    def unavailable(why: str):
-        print(f"GPT-2 tokenizer unavailable ({why}); skipping the GPT-2 comparison.", file=sys.stderr)
-        return None
-
-    try:
-        cache = _tiktoken_cache_dir()
-        cached = cache != "" and all(
-            os.path.exists(os.path.join(cache, hashlib.sha1(url.encode()).hexdigest())) for url in _GPT2_FILES)
-        if not cached:
-            import socket
-            reach = {}
-
-            def probe():
-                try:
-                    socket.create_connection(("openaipublic.blob.core.windows.net", 443), timeout=2).close()
-                    reach["ok"] = True
-                except OSError:
-                    pass
-            t = threading.Thread(target=probe, daemon=True)   # a thread also bounds a slow DNS lookup
-            t.start()
-            t.join(2.5)
-            if not reach.get("ok"):
-                return unavailable("not in tiktoken's cache and no network")
-        result = {}
-
-        def load():
-            try:
-                result["enc"] = tiktoken.get_encoding("gpt2")
-            except Exception as e:  # noqa: BLE001 - any failure means "unavailable"
-                result["err"] = f"{type(e).__name__}: {e}"
-        t = threading.Thread(target=load, daemon=True)
-        t.start()
-        t.join(timeout)
-        if "enc" in result:
-            return result["enc"]
-        return unavailable(result.get("err", f"download took longer than {timeout:.0f} s"))
-    except Exception as e:  # noqa: BLE001 - never raise
-        return unavailable(f"{type(e).__name__}: {e}")

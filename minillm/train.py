@@ -91,14 +91,15 @@ def _first_line(e: Exception) -> str:
 
 
 def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eval_fn=None, out_dir=None,
-          resume=False, progress=True, desc="train", on_log=None, tokenizer=None, data_id: str | None = None) -> TrainResult:
+          resume=False, progress=True, desc="train", on_log=None, tokenizer=None, extra: dict | None = None) -> TrainResult:
     """Train `model` for cfg.max_steps optimizer steps on batches from get_batch; see the module docstring.
 
     eval_fn(model) -> dict of metrics, run every cfg.eval_interval steps and at the end (in eval
     mode, without gradients, on its own copy of the RNG state so it does not change training).
     out_dir: checkpoint there (with history.json / history.csv); resume=True continues from it.
     on_log(history) is called after every logged step (a notebook redraws its plot there).
-    data_id: a fingerprint of the training data, saved with the checkpoint (see minillm.course).
+    extra: the caller's own facts to keep in the checkpoint's config.json "extra", beside the loop's own
+    (train_config, tokens, flops, seconds): the course keeps a fingerprint of the training data there.
     Returns a TrainResult; the model is left in eval mode.
     """
     device = runtime.device
@@ -228,7 +229,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                 last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
                 save_checkpoint(
                     out_dir, model, step=done, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
-                    extra={"train_config": asdict(cfg), "data_id": data_id, "tokens": tokens, "flops": flops,
+                    extra={"train_config": asdict(cfg), **(extra or {}), "tokens": tokens, "flops": flops,
                            "seconds": seconds_before + time.perf_counter() - t_start},
                     files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)},
                 )

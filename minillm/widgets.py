@@ -7,10 +7,9 @@ to read it:
                                                       (the end of the document) or the length limit
     assistant   <|bos|> <|user|> prompt <|end|> <|assistant|> ...   the chat template; it stops at <|end|>
 
-and both replies stream in token by token (`GPT.stream`), one token of each in turn. Any other special
-token ends a reply too (a model running on past its turn), and none is ever shown as text; a conversation
-longer than the context keeps its newest whole turns (minillm.chat.prompt_and_stops). `print_stream`
-prints a reply to a terminal as it grows: the command line's chat is this module's streaming.
+and both replies stream in token by token (minillm.chat.stream_reply), one token of each in turn. Any
+other special token ends a reply too (a model running on past its turn), and none is ever shown as text; a
+conversation longer than the context keeps its newest whole turns (minillm.chat.prompt_and_stops).
 
 `side_by_side(base, assistant, tok)` builds the ipywidgets UI. Where there is no widget frontend
 (nbmake, a terminal) nothing breaks: the widget is built but simply not drawn, its handler `ask(prompt)`
@@ -22,79 +21,9 @@ still works and returns the answers, and without ipywidgets installed the object
 from __future__ import annotations
 
 import html
-import sys
 import textwrap
-from typing import Iterator
 
-import torch
-
-from minillm.chat import Prompt, prompt_and_stops
-
-
-def _model_device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def prompt_for(tok, prompt, *, as_chat: bool, block_size: int | None = None,
-               max_new_tokens: int = 0) -> tuple[list[int], tuple[int, ...]]:
-    """(prompt ids, stop tokens) for one model. `prompt` is a str, or for the assistant a whole
-    conversation (a list of {"role", "content"} dicts ending with the user's turn); see
-    minillm.chat.prompt_and_stops, which also says how many old turns were dropped to fit block_size."""
-    p = prompt_and_stops(tok, prompt, as_chat=as_chat, block_size=block_size, max_new_tokens=max_new_tokens)
-    return p.ids, p.stops
-
-
-def stream_prompt(model, tok, prompt: Prompt, *, temperature: float = 0.0, top_k: int | None = None,
-                  seed: int | None = 0) -> Iterator[tuple[str, bool]]:
-    """Yield (text so far, stopped) after every new token of the reply to a ready Prompt; the last item
-    says whether the model stopped by itself (a stop token, never part of the text) rather than at
-    prompt.max_new_tokens. Greedy when temperature == 0."""
-    device = _model_device(model)
-    idx = torch.tensor([prompt.ids], dtype=torch.long, device=device)
-    generator = None
-    if temperature > 0 and seed is not None:
-        generator = torch.Generator(device=device).manual_seed(seed)
-    new: list[int] = []
-    for t in model.stream(idx, prompt.max_new_tokens, temperature=temperature, top_k=top_k,
-                          stop_tokens=prompt.stops, generator=generator):
-        if t in prompt.stops:
-            yield tok.decode(new), True
-            return
-        new.append(t)
-        yield tok.decode(new), False
-    if not new:
-        yield "", False
-
-
-def stream_reply(model, tok, prompt, *, as_chat: bool, max_new_tokens: int = 48, temperature: float = 0.0,
-                 top_k: int | None = None, seed: int | None = 0) -> Iterator[tuple[str, bool]]:
-    """Yield (text so far, stopped) after every new token (see stream_prompt). `prompt` is a str or a
-    conversation; one longer than the model's context loses its oldest turns (prompt_and_stops)."""
-    block_size = getattr(getattr(model, "config", None), "block_size", None)
-    p = prompt_and_stops(tok, prompt, as_chat=as_chat, block_size=block_size, max_new_tokens=max_new_tokens)
-    yield from stream_prompt(model, tok, p, temperature=temperature, top_k=top_k, seed=seed)
-
-
-def print_stream(steps, file=None) -> tuple[str, bool]:
-    """Print a stream_reply/stream_prompt stream as it grows, and a newline at the end -> (text, stopped).
-    A character of several UTF-8 bytes can span tokens: until its last byte arrives the text ends in
-    U+FFFD, so that part waits for the next token instead of printing a stray replacement mark."""
-    file = file or sys.stdout
-    text, stopped, printed = "", False, ""
-    for text, stopped in steps:
-        if not text.endswith("\ufffd"):
-            print(text[len(printed):], end="", flush=True, file=file)
-            printed = text
-    print(text[len(printed):], flush=True, file=file)
-    return text, stopped
-
-
-def reply(model, tok, prompt, *, as_chat: bool = True, **kwargs) -> str:
-    """The whole reply as text (see stream_reply for the arguments)."""
-    text = ""
-    for text, _ in stream_reply(model, tok, prompt, as_chat=as_chat, **kwargs):
-        pass
-    return text
+from minillm.chat import stream_reply
 
 
 def compare(prompts, base, assistant, tok, *, max_new_tokens: int = 48, labels=("base", "assistant"),
@@ -231,5 +160,4 @@ def side_by_side(base, assistant, tok, **kwargs) -> SideBySide:
     return SideBySide(base, assistant, tok, **kwargs)
 
 
-__all__ = ["side_by_side", "SideBySide", "compare", "format_table", "stream_reply", "stream_prompt", "reply",
-           "prompt_for", "print_stream"]
+__all__ = ["side_by_side", "SideBySide", "compare", "format_table"]

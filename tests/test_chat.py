@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from minillm import evaluate
-from minillm.chat import base_prompt, prompt_and_stops, prompt_ids, render, show_mask
+from minillm.chat import base_prompt, prompt_and_stops, prompt_ids, render, show_mask, stop_tokens
 from minillm.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 TEXT = ("Mount Aro is the tallest mountain in Veldra. It is 3,120 metres high. Who was born in Veldra? "
@@ -122,7 +121,7 @@ def test_both_formats_stop_at_every_special_token(tok):
     assert set(base.stops) == specials
     # the base model reads only the last message of a conversation
     assert prompt_and_stops(tok, LONG, as_chat=False).ids == base_prompt(tok, LONG[-1]["content"])
-    assert evaluate.base_prompt is base_prompt   # the old home still works
+    assert stop_tokens(tok) == chat.stops == base.stops
 
 
 def test_prompt_and_stops_drops_the_oldest_whole_turns(tok):

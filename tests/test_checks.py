@@ -16,6 +16,22 @@ def strict_targets(monkeypatch):
     monkeypatch.setenv("MINILLM_STRICT_TARGETS", "1")
 
 
+def test_the_targets_table_names_each_bound_once():
+    from minillm.checks.targets import SCOPES, TARGETS, target
+    assert len({(t.key, t.scope) for t in TARGETS}) == len(TARGETS)
+    assert all(t.op in (">=", "<=") and 0 <= t.bound <= 1 and t.scope in SCOPES for t in TARGETS)
+    assert (target("heldout_accuracy").op, target("heldout_accuracy", "augment1").op) == (">=", "<=")
+    with pytest.raises(KeyError, match="no target 'heldout_accuracy' in scope 'gpu'"):
+        target("heldout_accuracy", "gpu")
+
+
+def test_every_check_is_importable_from_minillm_checks():
+    from minillm.checks import assistant, pretraining, targets
+    names = pretraining.__all__ + assistant.__all__ + targets.__all__
+    assert len(set(names)) == len(names) == len(checks.__all__)
+    assert all(callable(getattr(checks, n)) for n in names)
+
+
 def test_a_missed_course_target_is_reported_not_raised_by_default(monkeypatch, capsys):
     monkeypatch.delenv("MINILLM_STRICT_TARGETS")
     checks.check_base_model(0.5, 0.9, chance=0.05, preset="cpu")
@@ -331,7 +347,7 @@ def test_six_n_d(capsys):
 
 def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, scope=0.95, refused=0.0, unseen=0.9):
     """An evaluate_assistant(...) result with the given figures (every suite the course reads)."""
-    from minillm.course import ASSISTANT_FIGURES
+    from minillm.evaluate import ASSISTANT_FIGURES
     figures = {"standard": {"accuracy": heldout_acc, "answer_rate": answer_rate, "refused": refused},
                "unseen": {"accuracy": unseen}, "new_word": {"accuracy": 0.3}, "follow_up": {"accuracy": 0.85},
                "profile": {"accuracy": 0.8}, "scope": {"rate": scope}, "small_talk": {"rate": 1.0},
@@ -411,14 +427,14 @@ def test_custom_assistant(capsys):
 # only fits the fixed cases fails on the fresh random ones
 
 def test_pair_counts_catch_a_function_that_only_knows_the_fixed_cases():
-    from minillm.checks import exercises
-    known = {tuple(ids): dict(exercises._pair_counts(ids)) for ids in exercises._ID_CASES}
+    from minillm.checks import pretraining
+    known = {tuple(ids): dict(pretraining._pair_counts(ids)) for ids in pretraining._ID_CASES}
     with pytest.raises(AssertionError, match="pair counts differ"):
         checks.check_pair_counts(lambda ids: known.get(tuple(ids), {}), n_random=50)
 
 
 def test_sampling_probs(capsys):
-    from minillm.model import sampling_probs
+    from minillm.generate import sampling_probs
     checks.check_sampling_probs(sampling_probs, n_random=100)
     assert "✓ sampling probabilities" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="renormalise"):
@@ -450,7 +466,7 @@ def test_lr_schedule():
 
 
 def test_monitor():
-    from minillm.course import monitor
+    from minillm.evaluate import monitor
     checks.check_monitor(monitor, n_random=50)
     with pytest.raises(AssertionError, match="another order"):
         checks.check_monitor(lambda log: monitor(log)[::-1])

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from minillm.__main__ import main
-from minillm.course import LOG_CLASSES, ensure_world, make_run, split_documents
-
-from minillm.course import ASSISTANT_FIGURES
+from minillm.course import ensure_world, make_run
+from minillm.data import split_documents
+from minillm.evaluate import ASSISTANT_FIGURES, LOG_CLASSES
 
 RATES = ([k for k in ASSISTANT_FIGURES] + [k + "_before_fix" for k in ASSISTANT_FIGURES]
          + ["sft_people_accuracy", "base_answer_rate", "base_heldout_accuracy", "base_stored_accuracy"])
@@ -91,7 +91,8 @@ def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, cap
     import shutil
 
     from minillm.checkpoint import read_config
-    from minillm.course import ensure_assistant, ensure_world, sft_conversations
+    from minillm.course import ensure_assistant, ensure_world
+    from minillm.data import sft_conversations
 
     out = tmp_path / "copy"
     shutil.copytree(smoke_run, out)

@@ -9,7 +9,8 @@ from minillm import chat as chat_template
 from minillm import custom
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import Tokenizer
-from minillm.world import ATTRIBUTES, FIX_SEED, QUESTION_TEMPLATES, World, world_config
+from minillm.config import world_config
+from minillm.world import ATTRIBUTES, FIX_SEED, QUESTION_TEMPLATES, World
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_sft_deterministic_and_errors():
 
 
 def test_sft_batches_mixes_conversations_and_text_in_the_stated_share():
-    from minillm.course import sft_batches
+    from minillm.data import sft_batches
     from minillm.train import TrainConfig
 
     examples = [([0, 1, 2, 3, 4], [0, 0, 1, 1, 1])]          # a user token, then the assistant's three

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from minillm import evaluate as ev
+from minillm.generate import generate_many
 from minillm.model import GPT, GPTConfig
 from minillm.world import IDK_MARKERS
 
@@ -76,15 +77,15 @@ class FakeTok:
         return " ".join(map(str, ids))
 
 
-def test_generate_texts_batches_by_length_and_matches_single_rows():
+def test_generate_many_batches_by_length_and_matches_single_rows():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=24, block_size=32, n_layer=1, n_head=2, n_embd=16))
     prompts = [[0, 3, 4], [0, 5], [0, 6, 7], [0, 8]]
-    batched = ev.generate_texts(model, FakeTok(), prompts, stop_tokens=(1,), max_new_tokens=6)
-    single = [ev.generate_texts(model, FakeTok(), [p], stop_tokens=(1,), max_new_tokens=6)[0] for p in prompts]
+    batched = generate_many(model, prompts, stop_tokens=(1,), max_new_tokens=6)
+    single = [generate_many(model, [p], stop_tokens=(1,), max_new_tokens=6)[0] for p in prompts]
     assert batched == single
-    for ids, stopped in batched:
-        assert 1 not in ids and (stopped or len(ids) == 6)
+    for ids, stop in batched:
+        assert 1 not in ids and (stop == 1 or (stop is None and len(ids) == 6))
 
 
 def test_document_loss_needs_enough_tokens():
@@ -127,3 +128,4 @@ def test_reply_kinds_tell_answers_from_more_questions_and_other_text():
                         {"response": "posted by owl", "stated": None},
                         {"response": "Also, where?", "stated": None}]}
     assert ev.reply_kinds(scored) == {"answers": 0.25, "asks another question": 0.5, "writes another document": 0.25}
+

@@ -5,9 +5,10 @@ import re
 
 import pytest
 
-from minillm import guideline as g
-from minillm.course import sft_conversations
-from minillm.world import World, world_config
+from minillm.data import sft_conversations
+from minillm.config import world_config
+from minillm.world import Person, World
+from minillm.world import guideline as g
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,7 @@ def test_follow_up_items_name_the_person_only_in_the_first_turn(world):
 
 def test_profiles_answer_all_five_facts_in_order(world):
     p = world.people_in("sft")[0]
-    from minillm.world import profile_answer
-    text = profile_answer(p)
+    text = g.profile_answer(p)
     positions = [text.index(p.value(a)) for a in g.ATTRIBUTES]
     assert positions == sorted(positions) and text.count(p.ref("Subj") + " ") == 5
 
@@ -125,4 +125,24 @@ def test_the_guideline_document_shows_the_answers_the_generator_writes(world):
     assert g.SCOPE_ANSWER in guide
     kalin = {"birth_date": "March 14, 1987", "birth_city": "Tessaly", "university": "Corvane University",
              "major": "mathematics", "employer": "Vantrel Systems"}
-    assert g.profile_answer("she", kalin) in guide
+    assert g.profile_answer(Person("Kalin Moravo", "she", **kalin, split="sft")) in guide
+
+
+def test_the_fine_tuning_sets_share_how_they_ask_about_people_who_do_not_exist(world):
+    from minillm.world.sft import conversation, questions_about
+    names = world.fake_people(20)
+    asked = list(questions_about(names, random.Random(0)))
+    assert [n for n, _, _ in asked] == names
+    for name, attribute, q in asked:
+        assert q in [t.format(name=name) for t in g.QUESTION_TEMPLATES[attribute]]
+    assert conversation("Q1", "A1", "Q2") == [{"role": "user", "content": "Q1"},
+                                             {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
+
+
+def test_multi_part_questions_ask_two_seen_clauses_name_first(world):
+    rng = random.Random(0)
+    for p in world.people_in("sft")[:20]:
+        a, b = rng.sample(g.ATTRIBUTES, 2)
+        q = g.multi_part_question(p, a, b, rng)
+        assert q.startswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) and q.endswith("?") and p.name in q
+        assert (", and " in q) != ("? And " in q)

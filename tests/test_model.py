@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minillm.model import GPT, GPTConfig, KVCache, sample_next_token
+from minillm.generate import KVCache, sample_next_token
+from minillm.model import GPT, GPTConfig
 
 TINY = dict(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=32)
 

@@ -49,3 +49,31 @@ def test_committed_outputs_name_no_machine_and_show_no_frozen_bar(path):
             assert not found, f"cell {i} prints an absolute path ({found.group(0)}...): print paths relative to the repo"
             assert "%|" not in text, f"cell {i} keeps a progress bar: re-run with tools/run_notebooks.py, which drops them"
             assert "Warning:" not in text and "warnings.warn" not in text, f"cell {i} shows a warning: {text[:200]}"
+
+
+def test_the_targets_the_notebooks_state_are_the_course_table():
+    """A target a notebook's text states is the table's (minillm.checks.targets); its code prints the others."""
+    from minillm.checks.targets import FIX_TOLERANCE, target
+
+    def pct(key, scope="course"):
+        return f"{target(key, scope).bound:.0%}"
+
+    in_words = {0.01: "a point", 0.5: "half"}
+    stated = {
+        "07_base_vs_assistant": [
+            f"high held-out accuracy (the course targets ≥ {pct('heldout_accuracy')}); with one, low "
+            f"(≤ {pct('heldout_accuracy', 'augment1')})",
+            f"completes most of its biographies (≥ {pct('base_stored_accuracy', 'augment1')})"],
+        "08_iterating": [
+            f"the class fails before it (at most {pct('scope_answer_rate_before_fix')} handled) and is fixed after it "
+            f"(at least {pct('scope_answer_rate')})",
+            f"no other figure is more than {in_words[FIX_TOLERANCE]} worse"],
+        "09_what_it_costs": [
+            f"follow your guideline on at least {in_words[target('style_rate', 'custom').bound]} of the held-out questions",
+            f"at least {pct('fact_ratio', 'custom')} as often as Minnie"],
+    }
+    for name, phrases in stated.items():
+        nb = json.loads(next(p for p in NOTEBOOKS if p.stem == name).read_text(encoding="utf-8"))
+        text = " ".join(" ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown").split())
+        for phrase in phrases:
+            assert phrase in text, f"{name}: no longer says {phrase!r} (the targets are in minillm.checks.targets)"

@@ -1,6 +1,7 @@
 """The README's commands work as written: every `python -m minillm ...` line of its ```bash blocks runs,
 in order, in a fresh folder (MINILLM_PRESET=smoke, so `course` builds runs/smoke in about a minute); the
-install and test lines are the ones CI runs (.ci/run), and `jupyter lab` is installed."""
+install and test lines are the ones CI runs (.ci/run), and `jupyter lab` is installed. The targets it states
+are the course's table's (minillm.checks.targets)."""
 import os
 import re
 import shlex
@@ -63,3 +64,53 @@ def test_every_minillm_and_bench_command_runs_as_written(tmp_path):
             assert "seed 0   seed 1   seed 2" in p.stdout and "heldout_unseen_phrasing_accuracy" in p.stdout
     assert (tmp_path / "runs" / "smoke" / "assistant" / "config.json").exists()
     assert (tmp_path / "runs" / "smoke-augment1" / "metrics.json").exists()
+
+
+def test_the_targets_it_states_are_the_course_table():
+    from minillm.checks.targets import SEED_SLACK, target
+    from minillm.config import get_preset
+
+    def bound(key, scope="course"):
+        t = target(key, scope)
+        return f"{'≥' if t.op == '>=' else '≤'} {t.bound:.0%}"
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in readme.splitlines() if line.startswith("| ")]
+
+    def target_cell(first_words):          # the last cell of the one table row that starts with these words
+        found = [r[-1] for r in rows if r[0].startswith(first_words)]
+        assert len(found) == 1, f"README: {len(found)} table rows start with {first_words!r}"
+        return found[0]
+
+    assert target_cell("answers a factual question") == (f"base {bound('base_answer_rate')}, "
+                                                         f"assistant {bound('assistant_answer_rate')}")
+    assert target_cell("right about held-out people") == bound("heldout_accuracy")
+    assert target_cell("the same people asked in phrasing families") == bound("heldout_unseen_phrasing_accuracy")
+    assert target_cell("the same people, pronoun follow-ups") == bound("heldout_follow_up_accuracy")
+    assert target_cell("out-of-scope requests get the guideline's answer") == bound("scope_answer_rate")
+    assert target_cell("real held-out people turned away") == bound("heldout_refused_rate")
+    assert target_cell("\"I don't know\" to people who don't exist") == "the `gpu` preset's target"
+    assert target("unknown_entity_idk_rate", "gpu").bound          # the table has the target that row names
+    assert target_cell("one biography per person") == (f"{bound('heldout_accuracy', 'augment1')} while "
+                                                       f"{bound('base_stored_accuracy', 'augment1')} stored")
+    assert target_cell("whole course") == f"≤ {get_preset('cpu').expected_minutes:g} min"
+    assert target_cell("`gpu`") == f"target ≤ {get_preset('gpu').expected_minutes:g} min (not yet measured)"
+    text = " ".join(readme.split())
+    assert f"no seed is more than {round(100 * SEED_SLACK)} points short" in text
+    not_reached = {"held-out accuracy": "heldout_accuracy", "unseen phrasings": "heldout_unseen_phrasing_accuracy",
+                   "pronoun follow-ups": "heldout_follow_up_accuracy", "the out-of-scope fix": "scope_answer_rate"}
+    sentence = re.search(r"Targets not reached yet: (.*?)\. [A-Z]", text).group(1)
+    stated = re.findall(r"(held-out accuracy|unseen phrasings|pronoun follow-ups|the out-of-scope fix) "
+                        r"\([\d.]+%, target (\d+%)", sentence)
+    assert len(stated) == sentence.count("target"), sentence
+    assert all(f"{target(not_reached[name]).bound:.0%}" == bound_ for name, bound_ in stated), stated
+
+
+def test_the_layout_names_every_module_of_the_package():
+    """The Layout section lists each module with one line, so a newcomer finds every idea's owner."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("## Layout"):]
+    layout = layout[:layout.index("\n## ") if "\n## " in layout else len(layout)]
+    modules = {p.name for p in (ROOT / "minillm").rglob("*.py") if not p.name.startswith("_") or p.name == "__main__.py"}
+    missing = sorted(m for m in modules if not re.search(rf"\b{re.escape(m)}\b", layout))
+    assert not missing, f"README's Layout section does not name {missing}"

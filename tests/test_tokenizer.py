@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 import regex
 
-from minillm.tokenizer import (SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer, describe_merges, gpt2_encoding,
-                               merge)
+from minillm.gpt2 import gpt2_encoding
+from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer, describe_merges, merge
 
 
 def mixed_corpus(n_paragraphs=400, seed=0) -> str:

@@ -53,18 +53,19 @@ def test_each_model_gets_its_own_prompt_and_stop_token(tok):
     assert base.prompts == [(base_prompt(tok, "Where was Kalin Moravo born?"), specials)]
     want = chat_template.prompt_ids(tok, [{"role": "user", "content": "Where was Kalin Moravo born?"}])
     assert assistant.prompts == [(want, specials)]
-    assert widgets.prompt_for(tok, "Where was Kalin Moravo born?", as_chat=True) == (want, specials)
+    p = chat_template.prompt_and_stops(tok, "Where was Kalin Moravo born?", as_chat=True)
+    assert (p.ids, p.stops) == (want, specials) and chat_template.stop_tokens(tok) == specials
     assert rows == [{"prompt": "Where was Kalin Moravo born?", "base": "Hello", "base_stopped": True,
                      "assistant": "Hello", "assistant_stopped": True}]
 
 
 def test_stream_reply_reports_a_cut_at_the_length_limit(tok):
     m = Scripted(tok.encode("Kalin Moravo was born in Tessaly."))
-    steps = list(widgets.stream_reply(m, tok, "Hi", as_chat=True, max_new_tokens=3))
+    steps = list(chat_template.stream_reply(m, tok, "Hi", as_chat=True, max_new_tokens=3))
     assert len(steps) == 3 and steps[-1][1] is False
     assert steps[-1][0] == tok.decode(tok.encode("Kalin Moravo was born in Tessaly.")[:3])
     # a model that stops at once gives one empty, stopped reply
-    assert list(widgets.stream_reply(Scripted([tok.end_id]), tok, "Hi", as_chat=True)) == [("", True)]
+    assert list(chat_template.stream_reply(Scripted([tok.end_id]), tok, "Hi", as_chat=True)) == [("", True)]
 
 
 @pytest.mark.parametrize("as_chat", [True, False])
@@ -72,10 +73,10 @@ def test_stream_reply_reports_a_cut_at_the_length_limit(tok):
 def test_a_reply_stops_at_any_special_token_and_never_shows_one(tok, special, as_chat):
     # a model that runs on past its turn into a new document or a made-up next turn
     m = Scripted(tok.encode("Tessaly.") + [tok.special_tokens[special]] + tok.encode(" Does anyone know?"))
-    steps = list(widgets.stream_reply(m, tok, "Where was Kalin Moravo born?", as_chat=as_chat))
+    steps = list(chat_template.stream_reply(m, tok, "Where was Kalin Moravo born?", as_chat=as_chat))
     assert steps[-1] == ("Tessaly.", True)
     assert all("<|" not in text for text, _ in steps)
-    assert widgets.reply(m, tok, "Hi", as_chat=as_chat) == "Tessaly."
+    assert chat_template.reply(m, tok, "Hi", as_chat=as_chat) == "Tessaly."
 
 
 def test_a_long_conversation_keeps_whole_recent_turns_within_the_context(tok):
@@ -86,13 +87,13 @@ def test_a_long_conversation_keeps_whole_recent_turns_within_the_context(tok):
         conversation += [{"role": "user", "content": "Where was Kalin Moravo born?"},
                          {"role": "assistant", "content": "Kalin Moravo was born in Tessaly."}]
     conversation.append({"role": "user", "content": "And where does she work?"})
-    assert widgets.reply(m, tok, conversation, max_new_tokens=16) == "Tessaly."
+    assert chat_template.reply(m, tok, conversation, max_new_tokens=16) == "Tessaly."
     ids, _ = m.prompts[-1]
     want = chat_template.prompt_and_stops(tok, conversation, as_chat=True, block_size=64, max_new_tokens=16)
     assert ids == want.ids and len(ids) <= 64 - 16 and want.dropped_turns > 0
     assert ids == chat_template.prompt_ids(tok, conversation[want.dropped_turns:])
     with pytest.raises(ValueError, match="this model reads at most 44: shorten it"):
-        widgets.reply(m, tok, "Kalin " * 60, max_new_tokens=16)
+        chat_template.reply(m, tok, "Kalin " * 60, max_new_tokens=16)
 
 
 def test_print_stream_waits_for_the_rest_of_a_multibyte_character(tok):
@@ -104,7 +105,7 @@ def test_print_stream_waits_for_the_rest_of_a_multibyte_character(tok):
     ids = tok.encode("a山b")                       # 山 is three byte tokens in this tokenizer
     assert len(ids) == 5
     out = Chunks()
-    text, stopped = widgets.print_stream(widgets.stream_reply(Scripted(ids + [tok.end_id]), tok, "Hi", as_chat=True),
+    text, stopped = chat_template.print_stream(chat_template.stream_reply(Scripted(ids + [tok.end_id]), tok, "Hi", as_chat=True),
                                          file=out)
     assert (text, stopped) == ("a山b", True)
     assert out.getvalue() == "a山b\n" and not any("\ufffd" in c for c in out.chunks)
@@ -112,7 +113,7 @@ def test_print_stream_waits_for_the_rest_of_a_multibyte_character(tok):
 
 def test_reply_samples_reproducibly_with_a_seed(tok, model):
     kwargs = dict(as_chat=True, max_new_tokens=8, temperature=1.0, seed=3)
-    assert widgets.reply(model, tok, "Hello", **kwargs) == widgets.reply(model, tok, "Hello", **kwargs)
+    assert chat_template.reply(model, tok, "Hello", **kwargs) == chat_template.reply(model, tok, "Hello", **kwargs)
 
 
 def test_widget_handler_streams_both_answers_into_the_panels(tok, model):

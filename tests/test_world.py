@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from minillm.world import (ATTRIBUTES, IDK_MARKERS, DATE_PATTERN, World, WorldConfig, load_world,
-                           read_jsonl, world_config)
+from minillm.config import world_config
+from minillm.world import ATTRIBUTES, DATE_PATTERN, IDK_MARKERS, World, WorldConfig, load_world, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_values_are_shared_and_never_contain_one_another(cpu_world):
 
 
 def test_bad_config_and_preset_errors_are_clear():
-    with pytest.raises(ValueError, match="unknown world preset 'huge'"):
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
         world_config("huge")
     with pytest.raises(ValueError, match="bios_per_person must be at least 1"):
         WorldConfig(bios_per_person=0)
@@ -261,3 +261,22 @@ def test_generator_answers_are_the_guidelines_examples():
         assert answer in guide
     for t in IDK_TEMPLATES:
         assert t.replace("{indirect}", "{what was asked}") in guide
+
+
+def test_the_world_package_needs_only_the_standard_library():
+    import subprocess
+    import sys
+    code = ("import sys, minillm.world, minillm.world.guideline; "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'regex')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_package_names_what_the_old_world_and_guideline_modules_did():
+    import minillm.world as W
+    from minillm.world import guideline
+    for name in ("SCOPE_MARKER", "SCOPE_ANSWER", "UNSEEN_CLAUSES", "UNSEEN_WRAPPERS", "CLAUSES", "WRAPPERS",
+                 "compose", "ask", "seen_families", "scope_request", "answer_sentence", "profile_answer"):
+        assert getattr(W, name) is getattr(guideline, name)
+    for name in ("World", "WorldConfig", "load_world", "read_jsonl", "Person", "QAItem",
+                 "QUESTION_TEMPLATES", "BIO_PROBE_TEMPLATES", "IDK_MARKERS", "SMALL_TALK", "FIX_SEED", "EVAL_SEED"):
+        assert hasattr(W, name), name

@@ -1,30 +1,111 @@
-"""Checks of a course run's figures: a base model, an assistant, the fix, a student's own assistant.
+"""The course's targets, and the checks of a course run's figures against them.
 
-These grade what a whole training run did, against the course's targets (minillm.report.TARGETS) on the
-`cpu` and `gpu` presets. A run that misses a target is a finding about the run, not an error in the
-student's code: it is reported with ✗ (raised only under MINILLM_STRICT_TARGETS=1). The `smoke` model is too
-small to learn anything, so with preset="smoke" a check verifies its inputs and reports the numbers.
+TARGETS is the one place each of the course's bounds is written: a run's report, bench/course.py, the checks
+below and the notebooks read them from here, and the tests hold the README's and the notebooks' text to them.
+
+The checks grade what a whole training run did (a base model, an assistant, the fix, a student's own
+assistant) on the `cpu` and `gpu` presets. A run that misses a target is a finding about the run, not an
+error in the student's code: it is reported with ✗ (raised only under MINILLM_STRICT_TARGETS=1). The `smoke`
+model is too small to learn anything, so with preset="smoke" a check verifies its inputs and reports the numbers.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from minillm.checks._common import _missed, _ok, _share, _smoke_note
+
+
+class Target(NamedTuple):
+    """A bound on one figure: `key` (the figure's name in a run's metrics.json, where it has one) `op` `bound`."""
+    key: str
+    op: str           # ">=" or "<="
+    bound: float
+    what: str         # what meeting it shows
+    scope: str = "course"   # the run or the check it applies to: one of SCOPES
+
+
+SCOPES = {
+    "course": "every course run on the cpu and gpu presets: its report's headline table, bench/course.py, the checks",
+    "gpu": "a course run on the gpu preset, besides the course's",
+    "augment1": "the knowledge-augmentation ablation's second run, one biography per person (--augment 1)",
+    "base": "notebook 04's check of the base model, besides base_answer_rate: it stored what it read",
+    "custom": "a student's own assistant against the course's, on the same held-out questions (notebook 09)",
+}
+
+TARGETS = [
+    # a course run: the rows its report and bench/course.py judge it by
+    Target("heldout_accuracy", ">=", 0.90, "answers questions about people it never saw in fine-tuning"),
+    Target("heldout_unseen_phrasing_accuracy", ">=", 0.80, "... asked in phrasings no fine-tuning set used"),
+    Target("unseen_to_standard_ratio", ">=", 0.90, "unseen phrasings nearly as good as the standard ones"),
+    Target("heldout_follow_up_accuracy", ">=", 0.80, "pronoun follow-ups about held-out people"),
+    Target("scope_answer_rate", ">=", 0.90, "out-of-scope requests get the guideline's scope answer"),
+    Target("heldout_refused_rate", "<=", 0.02, "real held-out people turned away"),
+    Target("scope_answer_rate_before_fix", "<=", 0.50, "the class the fix is for failed before it"),
+    Target("base_answer_rate", "<=", 0.20, "the base model continues the document instead of answering"),
+    Target("assistant_answer_rate", ">=", 0.95, "the assistant answers in its format and ends its turn"),
+    # the other scopes: no report's headline table shows these
+    Target("unknown_entity_idk_rate", ">=", 0.90, "\"I don't know\" to people who don't exist", "gpu"),
+    Target("heldout_accuracy", "<=", 0.30, "with one biography the facts are not extractable ...", "augment1"),
+    Target("base_stored_accuracy", ">=", 0.80, "... although the base model completes the biographies", "augment1"),
+    Target("base_stored_accuracy", ">=", 0.50, "the base model completes held-out people's biographies", "base"),
+    Target("style_rate", ">=", 0.50, "your assistant follows your guideline (and more often than the course's)",
+           "custom"),
+    Target("fact_ratio", ">=", 0.80, "... and states the right fact nearly as often as the course's assistant",
+           "custom"),
+]
+# The base model's stored accuracy is also at least this many times chance (scope "base").
+STORED_OVER_CHANCE = 3
+# How much worse than the first assistant the released one may be on any figure (the fix must not cost).
+FIX_TOLERANCE = 0.01
+# Figures where lower is better; for every other assistant figure higher is better.
+LOWER_IS_BETTER = ("heldout_refused_rate",)
+# bench/course.py over seeds: a target is met when the mean meets it and no seed is more than this short of it.
+SEED_SLACK = 0.03
+
+
+def target(key: str, scope: str = "course") -> Target:
+    """The target on `key` in `scope`: target("heldout_accuracy").bound is 0.9."""
+    for t in TARGETS:
+        if t.key == key and t.scope == scope:
+            return t
+    raise KeyError(f"no target {key!r} in scope {scope!r}")
+
+
+def meets(value: float, op: str, bound: float) -> bool:
+    return value >= bound if op == ">=" else value <= bound
+
+
+def target_rows(metrics: dict, scope: str = "course") -> list[dict]:
+    """Each target of `scope` on a figure of this run, with the run's value and whether it is met."""
+    return [{"key": t.key, "op": t.op, "bound": t.bound, "what": t.what, "value": metrics[t.key],
+             "met": meets(metrics[t.key], t.op, t.bound)} for t in TARGETS if t.scope == scope and t.key in metrics]
+
+
+def worse_after_fix(metrics: dict, keys) -> list[str]:
+    """The figures on which the released assistant is more than FIX_TOLERANCE worse than the first."""
+    out = []
+    for k in keys:
+        before, after = metrics[k + "_before_fix"], metrics[k]
+        change = before - after if k not in LOWER_IS_BETTER else after - before
+        if change > FIX_TOLERANCE:
+            out.append(k)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
 # the base model
 
-def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: float, preset: str,
-                     max_answer_rate: float | None = None, min_stored: float = 0.5) -> None:
+def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: float, preset: str) -> None:
     """A base model is a document sampler that nevertheless stores facts: asked a question it rarely
-    answers (answer_rate <= max_answer_rate, by default the course's base_answer_rate target), but it
-    completes biographies (stored_accuracy well above chance: >= min_stored and >= 3 x chance). The tiny
+    answers (answer_rate within the course's base_answer_rate target), but it completes biographies
+    (stored_accuracy well above chance: the target of scope "base", and STORED_OVER_CHANCE x chance). The tiny
     "smoke" model knows nothing, so there the thresholds are reported, not enforced."""
-    max_answer_rate = _target("base_answer_rate") if max_answer_rate is None else max_answer_rate
+    max_answer_rate = target("base_answer_rate").bound
     answer_rate, stored_accuracy, chance = float(answer_rate), float(stored_accuracy), float(chance)
     for name, v in (("answer_rate", answer_rate), ("stored_accuracy", stored_accuracy), ("chance", chance)):
         if not 0.0 <= v <= 1.0:
             raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
-    need_stored = max(min_stored, 3 * chance)
+    need_stored = max(target("base_stored_accuracy", "base").bound, STORED_OVER_CHANCE * chance)
     summary = (f"answer rate {answer_rate:.0%} (at most {max_answer_rate:.0%} expected), stored accuracy "
                f"{stored_accuracy:.0%} (at least {need_stored:.0%} expected; chance is {chance:.1%})")
     if preset == "smoke":
@@ -41,27 +122,11 @@ def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: floa
     _ok(summary)
 
 
-def check_heldout_unseen(conversations, heldout_names) -> None:
-    """No held-out person's name appears anywhere in the fine-tuning conversations (else the held-out
-    accuracy would measure memorised answers, not extracted knowledge)."""
-    heldout_names = list(heldout_names)
-    if not heldout_names:
-        raise AssertionError("heldout_names is empty: pass [p.name for p in world.people_in('heldout')]")
-    for k, conv in enumerate(conversations):
-        for turn in conv:
-            for name in heldout_names:
-                if name in turn["content"]:
-                    raise AssertionError(f"conversation {k} mentions the held-out person {name!r} "
-                                         f"({turn['role']}: {turn['content']!r}); held-out people must appear only "
-                                         "in pretraining documents")
-    _ok(f"none of the {len(heldout_names)} held-out people appears in the {len(conversations):,} conversations")
-
-
 def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: str) -> None:
     """evaluate_base(...) and evaluate_assistant(...) results: the base model rarely answers, the assistant
     answers (in its format, ending its turn) and gets held-out people's facts right (the course's targets)."""
-    max_base_answer_rate, min_answer_rate = _target("base_answer_rate"), _target("assistant_answer_rate")
-    min_heldout = _target("heldout_accuracy")
+    max_base_answer_rate, min_answer_rate = target("base_answer_rate").bound, target("assistant_answer_rate").bound
+    min_heldout = target("heldout_accuracy").bound
     try:
         base_rate = _share("the base model's answer rate", base_eval["answer_rate"])
         asst_rate = _share("the assistant's answer rate", assistant_eval["standard"]["answer_rate"])
@@ -87,12 +152,14 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
     _ok(summary)
 
 
-def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored_one: float, *, preset: str,
-                                 max_heldout_one: float = 0.30, min_stored_one: float = 0.80,
-                                 min_heldout_many: float = 0.90) -> None:
+def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored_one: float, *, preset: str) -> None:
     """The ablation: with several biographies per person the assistant answers held-out questions
-    (heldout_many high); with one, it cannot (heldout_one low) although the base model still completes
-    those people's biographies (stored_one high): stored, but not extractable."""
+    (heldout_many meets the course's heldout_accuracy target); with one, it cannot (heldout_one low) although
+    the base model still completes those people's biographies (stored_one high; both the targets of scope
+    "augment1"): stored, but not extractable."""
+    min_heldout_many = target("heldout_accuracy").bound
+    max_heldout_one = target("heldout_accuracy", "augment1").bound
+    min_stored_one = target("base_stored_accuracy", "augment1").bound
     heldout_many = _share("held-out accuracy with several biographies", heldout_many)
     heldout_one = _share("held-out accuracy with one biography", heldout_one)
     stored_one = _share("stored accuracy with one biography", stored_one)
@@ -113,17 +180,11 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
     _ok(summary)
 
 
-def _target(key: str) -> float:
-    from minillm.report import TARGETS
-    return next(b for k, _, b, _ in TARGETS if k == key)
-
-
 def check_fix(before: dict, after: dict, *, preset: str) -> None:
     """The iteration lesson: evaluate_assistant(...) of the assistant before the fix and after it. The fixed
     class (out-of-scope requests) goes from at most 50% to at least 90% handled, no other figure gets more
     than 1 point worse, and real held-out people are not turned away (the course's targets)."""
-    from minillm.course import assistant_figures
-    from minillm.report import FIX_TOLERANCE, worse_after_fix
+    from minillm.evaluate import assistant_figures
     try:
         b, a = assistant_figures(before), assistant_figures(after)
     except (KeyError, TypeError):
@@ -131,8 +192,8 @@ def check_fix(before: dict, after: dict, *, preset: str) -> None:
                              "before the fix, then after it") from None
     for k in a:
         _share(f"{k} (before)", b[k]), _share(f"{k} (after)", a[k])
-    most_before, least_after = _target("scope_answer_rate_before_fix"), _target("scope_answer_rate")
-    max_refused = _target("heldout_refused_rate")
+    most_before, least_after = target("scope_answer_rate_before_fix").bound, target("scope_answer_rate").bound
+    max_refused = target("heldout_refused_rate").bound
     summary = (f"out-of-scope requests answered per the guideline {b['scope_answer_rate']:.0%} -> "
                f"{a['scope_answer_rate']:.0%}; held-out accuracy {b['heldout_accuracy']:.0%} -> "
                f"{a['heldout_accuracy']:.0%}; real held-out people turned away {a['heldout_refused_rate']:.0%}")
@@ -155,13 +216,13 @@ def check_fix(before: dict, after: dict, *, preset: str) -> None:
     _ok(summary)
 
 
-def check_custom_assistant(mine: dict, original: dict, *, preset: str, mine_right: float, original_right: float,
-                           min_rate: float = 0.5, min_fact_ratio: float = 0.8) -> None:
+def check_custom_assistant(mine: dict, original: dict, *, preset: str, mine_right: float, original_right: float) -> None:
     """Your own assistant follows your guideline *and* keeps the facts: minillm.custom.evaluate_style(...)
     results for your assistant and for the course's assistant (the same test of your guideline), and the
     share of held-out questions each answers with the right fact. Yours must follow your guideline on at
-    least `min_rate` of them, more often than the course's assistant, and state the right fact at least
-    `min_fact_ratio` times as often as the course's assistant does."""
+    least the style_rate target's share of them, more often than the course's assistant, and state the right
+    fact at least fact_ratio times as often as the course's assistant does (the targets of scope "custom")."""
+    min_rate, min_fact_ratio = target("style_rate", "custom").bound, target("fact_ratio", "custom").bound
     try:
         r_mine, r_orig = _share("your assistant's rate", mine["rate"]), _share("the original's rate", original["rate"])
     except (KeyError, TypeError):
@@ -184,4 +245,5 @@ def check_custom_assistant(mine: dict, original: dict, *, preset: str, mine_righ
     _ok(summary)
 
 
-__all__ = ["check_base_model", "check_heldout_unseen", "check_base_vs_assistant", "check_knowledge_augmentation", "check_fix", "check_custom_assistant"]
+__all__ = ["check_base_model", "check_base_vs_assistant", "check_knowledge_augmentation", "check_fix",
+           "check_custom_assistant"]

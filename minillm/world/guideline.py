@@ -24,14 +24,18 @@ only the biographies use, like "Where was X a student?", were answered 3-89% rig
 `NEW_WORD_CLAUSES` use words no document uses ("alma mater"): the limit of what fine-tuning on other
 wordings can do, measured on its own.
 
-Standard library only, like minillm.world.
+The answers: one sentence that states the fact with the pronoun as its subject ("She was born in Tessaly.",
+answer_sentence), the five of them for "Tell me about X" (profile_answer), and fixed replies for people who
+don't exist (IDK_TEMPLATES), for requests outside Minnie's scope (SCOPE_ANSWER) and for small talk.
+
+Standard library only, like all of minillm.world.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer")
+from minillm.world.entities import ASSISTANT_NAME, ATTRIBUTES, PRONOUNS, WORLD_NAME, Person
 
 # Clause families: attribute -> family -> forms. {who} is the subject (a name, or "she" in a follow-up),
 # {whose} its possessive ("Kalin Moravo's" / "her"), {whom} its object form, {poss} always the pronoun
@@ -141,20 +145,70 @@ UNSEEN_WRAPPERS = ("please", "curious", "wonder", "any_idea")
 PRONOUN_WRAPPERS = ("name_first",)    # the clause's subject is the pronoun, the name stands in front
 OPENING_WRAPPERS = ("greeting", "name_first", "hey", "for_a_form")   # how a conversation starts, not how a follow-up is asked
 
-PRONOUNS = {
-    "she": {"Subj": "She", "subj": "she", "Poss": "Her", "poss": "her", "obj": "her"},
-    "he": {"Subj": "He", "subj": "he", "Poss": "His", "poss": "his", "obj": "him"},
+# The six standard questions per fact: every fact's first fine-tuning question is one of them, and so is
+# every "standard" evaluation question (qa_items), asked about other people.
+QUESTION_TEMPLATES = {
+    "birth_date": ("When was {name} born?", "What is {name}'s date of birth?", "What is {name}'s birthday?",
+                   "On what date was {name} born?", "Can you tell me when {name} was born?",
+                   "What is the birth date of {name}?"),
+    "birth_city": ("Where was {name} born?", "In which city was {name} born?", "What is {name}'s birthplace?",
+                   "Where did {name} grow up?", "Which city is {name} from?", "What is {name}'s hometown?"),
+    "university": ("Which university did {name} attend?", "Where did {name} go to university?",
+                   "Where did {name} study?", "What university did {name} graduate from?",
+                   "Which school did {name} attend?", "Where did {name} earn a degree?"),
+    "major": ("What did {name} study?", "What was {name}'s major?", "What subject did {name} study?",
+              "What field did {name} study?", "What did {name} major in?", "Which subject did {name} major in?"),
+    "employer": ("Who does {name} work for?", "Where does {name} work?", "Which company employs {name}?",
+                 "What company does {name} work for?", "Who is {name}'s employer?", "Who employs {name}?"),
 }
-
-# The guideline's answer: one sentence, the pronoun first, one fixed wording per fact (answer = the
-# biography sentence pretraining stored).
-ANSWER_PREFIXES = {"birth_date": "was born on", "birth_city": "was born in", "university": "studied at",
-                   "major": "majored in", "employer": "works for"}
 
 # Asking for the whole person: a short profile, the five answer sentences in this order.
 PROFILE_REQUESTS = ("Tell me about {name}.", "Who is {name}?", "What do you know about {name}?",
                     "Give me a short profile of {name}.")
 UNSEEN_PROFILE_REQUESTS = ("Can you describe {name}?", "I'd like to hear about {name}.")
+
+# The guideline's answer: one sentence, the pronoun first, one fixed wording per fact (answer = the
+# biography sentence pretraining stored).
+ANSWER_PREFIXES = {"birth_date": "was born on", "birth_city": "was born in", "university": "studied at",
+                   "major": "majored in", "employer": "works for"}
+# The start of a name-first biography sentence, ending right before the value. The assistant's answer is
+# the same sentence completed (ANSWER_TEMPLATES), so answering = the sentence pretraining stored.
+BIO_PROBE_TEMPLATES = {a: "{name} " + ANSWER_PREFIXES[a] for a in ATTRIBUTES}
+# The guideline's answer format: one complete sentence that states the fact, nothing else. Its subject is
+# the pronoun (answer_sentence fills {name} with "She"/"He"): the user has just named the person, and a
+# model this small copies a 6-token name it never saw in fine-tuning badly -- a first version of the course
+# that repeated the full name answered about the wrong person more often than not.
+ANSWER_TEMPLATES = {a: p + " {value}." for a, p in BIO_PROBE_TEMPLATES.items()}
+
+# The guideline's rule for people the assistant does not know. Every answer contains one of IDK_MARKERS.
+IDK_TEMPLATES = (   # no {name}: copying a name it never read is where a small model slips (see the guideline)
+    "I'm sorry, but I don't have any information about this person.",
+    "I don't know who that is, so I can't say {indirect}.",
+    "I don't have any information about that person, so I can't tell you {indirect}.",
+    "I don't know anyone by that name. I'd rather not guess.",
+    "I'm not familiar with that name. I don't have any information about this person.",
+)
+IDK_INDIRECT = {"birth_date": "when they were born", "birth_city": "where they were born",
+                "university": "which university they attended", "major": "what they studied",
+                "employer": "who they work for"}
+IDK_MARKERS = ("don't have any information", "I don't know", "not familiar with", "no information")
+
+SMALL_TALK = (  # (user phrasings, the answer) -- the guideline's examples, word for word
+    (("Hello!", "Hi!", "Hi there.", "Good morning!", "Hey!", "Hello, how are you?"),
+     f"Hello! I'm {ASSISTANT_NAME}. I can answer questions about the people, cities, universities and "
+     f"companies of {WORLD_NAME}. What would you like to know?"),
+    (("Who are you?", "What is your name?", "What are you?", "Are you a person?"),
+     f"I'm {ASSISTANT_NAME}, an assistant that answers questions about the people and places of {WORLD_NAME}."),
+    (("What can you do?", "How can you help me?", "What do you know about?"),
+     f"I can tell you where people in {WORLD_NAME} were born, when they were born, where they studied, "
+     "what they studied and where they work. Just ask about a person by their full name."),
+    (("Thank you!", "Thanks!", "Thanks a lot.", "Great, thank you."),
+     "You're welcome!"),
+    (("How are you?", "How are you doing today?"),
+     "I'm doing well, thank you. How can I help you?"),
+    (("Goodbye!", "Bye!", "See you later."),
+     "Goodbye! Have a nice day."),
+)
 
 
 def seen_families(attribute: str) -> tuple[list[str], list[str]]:
@@ -164,6 +218,8 @@ def seen_families(attribute: str) -> tuple[list[str], list[str]]:
 
 
 def _forms(clause: dict, who: str, whose: str, whom: str, poss: str, *, named: bool) -> dict:
+    """A clause's forms ("dq", "iq", "np") with its subject filled in; "np_name" counts as "np" when the
+    subject is a name (named)."""
     out = {}
     for kind, text in clause.items():
         if kind == "np_name":
@@ -189,8 +245,12 @@ def compose(name: str, pronoun: str, clause: dict, wrapper: str, rng: random.Ran
     template, kind, text = rng.choice(options)
     before = template[:template.index("{" + kind + "}")]
     if not before or before.endswith((". ", "! ")):
-        text = text[0].upper() + text[1:]      # a sentence starts here ("Hi! Where was ...")
+        text = _sentence_start(text)      # a sentence starts here ("Hi! Where was ...")
     return template.replace("{" + kind + "}", text).replace("{Name}", name)
+
+
+def _sentence_start(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 
 def styled(question: str, rng: random.Random, name: str = "") -> str:
@@ -248,14 +308,52 @@ def new_word_question(name: str, pronoun: str, attribute: str, rng: random.Rando
             return q
 
 
-def answer_sentence(pronoun: str, attribute: str, value: str) -> str:
-    """The guideline's answer: "She was born in Tessaly." """
-    return f"{PRONOUNS[pronoun]['Subj']} {ANSWER_PREFIXES[attribute]} {value}."
+def standard_question(name: str, attribute: str, rng: random.Random) -> str:
+    """One of the six QUESTION_TEMPLATES about `name`."""
+    return rng.choice(QUESTION_TEMPLATES[attribute]).format(name=name)
 
 
-def profile_answer(pronoun: str, values: dict) -> str:
+def multi_part_question(person: Person, a: str, b: str, rng: random.Random) -> str:
+    """"Where was X born, and what did she study?": the direct-question forms of two seen clause families,
+    the first about the name, the second about the pronoun."""
+    def clause(attribute, who):
+        fams = [c for c in seen_families(attribute)[0] if "dq" in CLAUSES[attribute][c]]
+        # {whose} and {whom} are built from `who` here, not from the pronoun as in compose(): the second
+        # clause can read "when is she's birthday". A slip of the first fine-tuning set, kept so the set
+        # (and every number measured on it) stays the same.
+        return _forms(CLAUSES[attribute][rng.choice(fams)], who, who + "'s", who, person.ref("poss"),
+                      named=False)["dq"][0]
+    first, second = _sentence_start(clause(a, person.name)), clause(b, person.ref("subj"))
+    if rng.random() < 0.5:
+        return f"{first}, and {second}?"
+    return f"{first}? And {second}?"
+
+
+_AND_STARTS = ("What", "What's", "Where", "When", "Which", "Who", "Can", "Could", "Do", "Tell", "Would")
+
+
+def follow_up_question(person: Person, attribute: str, rng: random.Random) -> str:
+    """A question that names the person by pronoun only ("And where does she work?")."""
+    q = ask(person.name, person.pronoun, attribute, rng, pronoun_subject=True, style=False)
+    if q.split(" ")[0] in _AND_STARTS and rng.random() < 0.4:
+        q = "And " + q[0].lower() + q[1:]
+    return styled(q, rng, person.name)
+
+
+def answer_sentence(person: Person, attribute: str, *, pronoun: bool = True) -> str:
+    """The guideline's answer: "She was born in Tessaly." (pronoun=False: "Kalin Moravo was born in Tessaly.")"""
+    value = person.value(attribute)
+    return ANSWER_TEMPLATES[attribute].format(name=person.ref("Subj") if pronoun else person.name, value=value)
+
+
+def profile_answer(person: Person) -> str:
     """The guideline's answer to "Tell me about X": the five answer sentences, in ATTRIBUTES order."""
-    return " ".join(answer_sentence(pronoun, a, values[a]) for a in ATTRIBUTES)
+    return " ".join(answer_sentence(person, a) for a in ATTRIBUTES)
+
+
+def idk_answer(name: str, attribute: str, rng: random.Random) -> str:
+    """The guideline's answer about someone who does not exist (one of IDK_TEMPLATES)."""
+    return rng.choice(IDK_TEMPLATES).format(name=name, indirect=IDK_INDIRECT[attribute])
 
 
 # ---------------------------------------------------------------------------------------------------------

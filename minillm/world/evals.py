@@ -1,0 +1,82 @@
+"""The evaluation sets: what the course asks a model, and the answers it checks against.
+
+Questions are asked about both splits: "sft" people measure what fine-tuning taught, "heldout" people
+(never in a fine-tuning set) whether the assistant answers with what pretraining stored. Phrasings unseen
+in fine-tuning measure whether it answers questions it was never shown (minillm.world.guideline).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from minillm.world.biographies import biographies
+from minillm.world.entities import ATTRIBUTES, Person, QAItem, stream
+from minillm.world.guideline import (BIO_PROBE_TEMPLATES, PROFILE_REQUESTS, SCOPE_CATEGORIES, answer_sentence,
+                                     follow_up_question, new_word_question, scope_request, standard_question,
+                                     unseen_question)
+from minillm.world.sft import conversation
+
+if TYPE_CHECKING:
+    from minillm.world import World
+
+
+def qa_items(world: World, split: str, phrasing: str = "standard") -> list[QAItem]:
+    """One question per person of `split` and attribute, picked deterministically. phrasing:
+    "standard"  one of the six QUESTION_TEMPLATES (the fine-tuning set uses them too);
+    "unseen"    composed from at least one family no fine-tuning set uses (guideline.unseen_question);
+    "new_word"  asked with a word nothing in the data ties to the attribute ("alma mater")."""
+    make = {"standard": lambda p, a, rng: standard_question(p.name, a, rng),
+            "unseen": lambda p, a, rng: unseen_question(p.name, p.pronoun, a, rng),
+            "new_word": lambda p, a, rng: new_word_question(p.name, p.pronoun, a, rng)}
+    if phrasing not in make:
+        raise ValueError(f"unknown phrasing {phrasing!r}: choose one of {', '.join(map(repr, make))}")
+    items = []
+    for p in world.people_in(split):
+        parts = ("qa", p.name) if phrasing == "standard" else ("qa", phrasing, p.name)
+        rng = stream(world.config.seed, *parts)
+        for a in ATTRIBUTES:
+            items.append(QAItem(p.name, a, make[phrasing](p, a, rng), p.value(a), split, answer_sentence(p, a)))
+    return items
+
+
+def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
+    """(conversation so far, item): a standard question about a person and the guideline's answer, then
+    a follow-up about another attribute that names the person only by pronoun."""
+    out = []
+    for p in world.people_in(split):
+        rng = stream(world.config.seed, "follow-up", p.name)
+        a, b = rng.sample(ATTRIBUTES, 2)
+        q = follow_up_question(p, b, rng)
+        conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), q)
+        out.append((conv, QAItem(p.name, b, q, p.value(b), split, answer_sentence(p, b))))
+    return out
+
+
+def profile_items(world: World, split: str) -> list[tuple[str, Person]]:
+    """("Tell me about X."-style request, person) for every person of `split`."""
+    rng = stream(world.config.seed, "profile", split)
+    return [(rng.choice(PROFILE_REQUESTS).format(name=p.name), p) for p in world.people_in(split)]
+
+
+def scope_prompts(world: World, n: int) -> list[str]:
+    """Out-of-scope requests from the evaluation pool (none is in any fine-tuning set)."""
+    rng = stream(world.config.seed, "scope-eval")
+    cats = SCOPE_CATEGORIES
+    return [scope_request(rng, pool=1, category=cats[i % len(cats)]) for i in range(n)]
+
+
+def bio_probes(world: World, split: str, *, from_biography: bool = False) -> list[tuple[str, str, str]]:
+    """(prefix, value, attribute): text that ends right before a value; the continuation is " " + value.
+    Default: a name-first sentence ("Kalin Moravo was born in"). from_biography=True: the person's own
+    first biography up to the value -- what "the base model can complete the biography" means."""
+    probes = []
+    for p in world.people_in(split):
+        bio = biographies(world, p)[0] if from_biography else None
+        for a in ATTRIBUTES:
+            if bio is None:
+                prefix = BIO_PROBE_TEMPLATES[a].format(name=p.name)
+            else:
+                prefix = bio[:bio.index(p.value(a))].rstrip()
+                if not prefix:   # "Tessaly is the city where ..." opens the biography: nothing to complete
+                    continue
+            probes.append((prefix, p.value(a), a))
+    return probes
