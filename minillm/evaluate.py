@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from minillm.chat import prompt_and_stops
+from minillm.chat import prompt_and_stops, stop_tokens
 from minillm.generate import evaluating, generate_many
 from minillm.world import (ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, MONTHS, QUESTION_TEMPLATES, SCOPE_MARKER,
                            SMALL_TALK)
@@ -92,11 +92,11 @@ def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int
     (minillm.chat.prompt_and_stops, as the widget and the command line do). A question is a str, or for the
     assistant a conversation that ends with the user's turn."""
     prompts = [prompt_and_stops(tokenizer, q, as_chat=as_chat) for q in questions]
-    end = prompts[0].end if prompts else None
-    outs = generate_many(model, [p.ids for p in prompts], stop_tokens=(end,), max_new_tokens=max_new_tokens,
-                         device=device, progress=progress)
-    return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stop == end, ids)
-            for q, (ids, stop) in zip(questions, outs)]
+    outs = generate_many(model, [p.ids for p in prompts], stop_tokens=stop_tokens(tokenizer),
+                         max_new_tokens=max_new_tokens, device=device, progress=progress)
+    # stopped: the reply ended properly (Prompt.end), not at another special token or the length limit
+    return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stop == p.end, ids)
+            for q, p, (ids, stop) in zip(questions, prompts, outs)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: 
     a biography; the completion is correct if it begins with the value.
     """
     prompts = [[tokenizer.bos_id] + tokenizer.encode(prefix) for prefix, _, _ in probes]
-    outs = generate_many(model, prompts, stop_tokens=(tokenizer.bos_id,), max_new_tokens=max_new_tokens,
+    outs = generate_many(model, prompts, stop_tokens=stop_tokens(tokenizer), max_new_tokens=max_new_tokens,
                          device=device)
     per, correct = [], 0
     for (prefix, value, attribute), (ids, _) in zip(probes, outs):

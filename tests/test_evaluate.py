@@ -129,3 +129,18 @@ def test_reply_kinds_tell_answers_from_more_questions_and_other_text():
                         {"response": "Also, where?", "stated": None}]}
     assert ev.reply_kinds(scored) == {"answers": 0.25, "asks another question": 0.5, "writes another document": 0.25}
 
+
+def test_a_reply_ends_properly_only_at_its_own_end_token(monkeypatch):
+    """Generation stops at any special token (nothing after it is the reply), but only <|end|> (the
+    assistant) or <|bos|> (a document) counts as the model ending its reply: an assistant that runs into
+    <|bos|> has not learned to stop."""
+    from minillm.tokenizer import Tokenizer
+    tok = Tokenizer.train("Where was Kalin Moravo born? She was born in Tessaly. " * 10, 256 + 4 + 8)
+    ids = tok.encode("She was born in Tessaly.")
+    canned = [(ids, tok.end_id), (ids, tok.bos_id), (ids, tok.user_id), (ids, None)]
+    monkeypatch.setattr(ev, "generate_many", lambda model, prompts, **kw: canned[:len(prompts)])
+    chat = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=True)
+    assert [r.stopped for r in chat] == [True, False, False, False]
+    assert {r.text for r in chat} == {"She was born in Tessaly."}
+    document = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=False)
+    assert [r.stopped for r in document] == [False, True, False, False]
