@@ -15,9 +15,15 @@ Why this shape:
 - Atomic. Everything is written into a temporary folder beside the target, then swapped in with
   renames, so a run killed mid-save (Ctrl-C, a closed laptop, a full disk) leaves the previous
   checkpoint intact instead of a half-written one.
+- Durable on every system. Each file is flushed to disk through a handle opened for writing (Windows
+  refuses to fsync a read-only one) before the rename, and the folder itself where the system allows.
+- Verified. config.json records the SHA-256 of each tensor file; loading checks it, so a flipped bit
+  or a file swapped from another run is named instead of loaded. Weights must also be finite: a NaN
+  written into one tensor would otherwise load silently and make every generation garbage.
 - Clear errors. A missing, truncated or mismatched file raises CheckpointError naming the file
   and what to do about it.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +32,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from minillm.model import GPT, GPTConfig
 
@@ -91,6 +97,30 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint's JSON: pass plain numbers, strings, lists and dicts")
 
 
+def _sha256(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's bytes to the disk through a handle that may write: on Windows os.fsync needs one."""
+    with open(path, "r+b") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable. Only POSIX systems can open a folder for fsync; Windows (no
+    O_DIRECTORY) makes the rename itself durable, so there is nothing to do."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:   # some file systems (network shares) refuse it; the files themselves are on disk
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, optimizer=None, scaler=None,
                     extra=None, files=None) -> Path:
     """Write a checkpoint folder atomically and return its path.
@@ -110,6 +140,9 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
     try:
         tensors, aliases = _weights_without_duplicates(model)
         save_file(tensors, tmp / "model.safetensors", metadata={"aliases": json.dumps(aliases)})
+        if optimizer is not None:
+            opt_tensors, opt_plain = _optimizer_to_files(optimizer)
+            save_file({**opt_tensors, **_rng_tensors()}, tmp / "optimizer.safetensors")
         config = {
             "format": FORMAT,
             "version": VERSION,
@@ -118,11 +151,10 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
             "step": int(step),
             "metrics": metrics or {},
             "extra": extra or {},
+            "sha256": {f.name: _sha256(f) for f in sorted(tmp.glob("*.safetensors"))},
         }
         _write_json(tmp / "config.json", config)
         if optimizer is not None:
-            opt_tensors, opt_plain = _optimizer_to_files(optimizer)
-            save_file({**opt_tensors, **_rng_tensors()}, tmp / "optimizer.safetensors")
             state = {
                 "step": int(step),
                 "optimizer": opt_plain,
@@ -132,8 +164,7 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
         for name, text in (files or {}).items():
             (tmp / name).write_text(text)
         for f in tmp.iterdir():  # make sure the bytes are on disk before the rename makes them "the" checkpoint
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+            _fsync(f)
         # Swap: the old folder steps aside, the new one takes its name, then the old one goes.
         # A kill between the two renames leaves the old checkpoint at `.name.old`, which
         # load_checkpoint finds and uses.
@@ -142,6 +173,7 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -178,10 +210,18 @@ def _read_json(file: Path) -> dict:
 
 
 def _read_safetensors(file: Path) -> dict:
+    """The tensors of `file`, checked against the SHA-256 its folder's config.json recorded (a checkpoint
+    saved before hashes were recorded is read unchecked)."""
     if not file.exists():
         raise CheckpointError(f"{file} is missing: the checkpoint is incomplete; save it again (or copy the whole folder)")
+    data = file.read_bytes()
+    config = file.parent / "config.json"
+    expected = (_read_json(config).get("sha256") or {}).get(file.name) if config.exists() else None
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(f"{file}: the weights changed since they were saved (SHA-256 differs from "
+                              "config.json): restore the file from a copy or retrain")
     try:
-        return load_file(file)
+        return load(data)
     except Exception as e:  # safetensors raises its own error types for truncated or garbled files
         raise CheckpointError(
             f"{file} is truncated or corrupt ({type(e).__name__}: {e}); "
@@ -222,6 +262,9 @@ def load_weights(path_dir, model) -> None:
             "the weights come from a different model architecture than the one being loaded into"
         )
     for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{file}: tensor {name!r} holds NaN or infinite values; the model diverged "
+                                  "before it was saved or the file was damaged: restore it or retrain")
         if tuple(t.shape) != tuple(expected[name].shape):
             raise CheckpointError(
                 f"{file}: tensor {name!r} has shape {tuple(t.shape)} but the model expects "

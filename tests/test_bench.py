@@ -73,3 +73,10 @@ def test_custom_formats_prints_format_and_facts_per_guideline(smoke_run):
     rows = {line[:20].strip(): line[20:].split() for line in out.splitlines()[1:]}
     assert list(rows) == ["pirate", "json, name first", "json, value first"]
     assert all(len(r) == 2 and all(v.endswith("%") for v in r) for r in rows.values())
+
+
+def test_checkpoint_integrity_prints_the_hashing_cost():
+    out = bench("checkpoint_integrity.py", "--presets", "smoke", "--repeats", 1)
+    header, row = out.splitlines()
+    assert header.split()[:6] == ["preset", "params", "files", "hash", "save", "load"]
+    assert row.split()[0] == "smoke" and row.endswith("%")

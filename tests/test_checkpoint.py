@@ -33,6 +33,12 @@ def trained(seed=0, steps=2):
     return model, opt
 
 
+def forget_hashes(folder):
+    config = json.loads((folder / "config.json").read_text())
+    del config["sha256"]
+    (folder / "config.json").write_text(json.dumps(config))
+
+
 def same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -162,6 +168,9 @@ def test_truncated_weights(tmp_path):
     save_checkpoint(tmp_path / "c", make_model())
     f = tmp_path / "c" / "model.safetensors"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: the weights changed since they were saved"):
+        load_checkpoint(tmp_path / "c")
+    forget_hashes(tmp_path / "c")      # a checkpoint from before hashes were recorded
     with pytest.raises(CheckpointError, match=r"model\.safetensors is truncated or corrupt .*save the checkpoint again"):
         load_checkpoint(tmp_path / "c")
     f.write_bytes(b"\x00garbage")
@@ -204,3 +213,63 @@ def test_tokenizer_fingerprint(tmp_path):
         load_checkpoint(tmp_path / "c", tokenizer=SimpleNamespace(fingerprint="bbbb"))
     load_checkpoint(tmp_path / "c", tokenizer=SimpleNamespace(fingerprint="aaaa"))
     load_checkpoint(tmp_path / "c")  # no tokenizer given: nothing to check
+
+
+def test_a_flipped_bit_is_named_not_loaded(tmp_path):
+    model, opt = trained()
+    save_checkpoint(tmp_path / "c", model, optimizer=opt)
+    recorded = json.loads((tmp_path / "c" / "config.json").read_text())["sha256"]
+    assert sorted(recorded) == ["model.safetensors", "optimizer.safetensors"]
+    for name in recorded:
+        f = tmp_path / "c" / name
+        good = f.read_bytes()
+        flipped = bytearray(good)
+        flipped[len(good) - 100] ^= 0x01          # one bit of one tensor's data
+        f.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError, match=rf"{name}: the weights changed since they were saved \(SHA-256 "
+                                                  r"differs from config\.json\): restore the file from a copy or retrain"):
+            load_checkpoint(tmp_path / "c")
+            load_training_state(tmp_path / "c", make_model().configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu"))
+        f.write_bytes(good)
+    load_checkpoint(tmp_path / "c")
+
+
+def test_a_checkpoint_saved_before_hashes_still_loads(tmp_path):
+    model = make_model()
+    save_checkpoint(tmp_path / "c", model)
+    forget_hashes(tmp_path / "c")
+    assert same_weights(load_checkpoint(tmp_path / "c")[0], model)
+
+
+def test_non_finite_weights_are_rejected_with_the_tensor_name(tmp_path):
+    model = make_model()
+    with torch.no_grad():
+        model.transformer.h[1].mlp.c_fc.weight[3, 5] = float("nan")
+    save_checkpoint(tmp_path / "c", model)
+    with pytest.raises(CheckpointError, match=r"tensor 'transformer\.h\.1\.mlp\.c_fc\.weight' holds NaN or "
+                                              r"infinite values; .*restore it or retrain"):
+        load_checkpoint(tmp_path / "c")
+
+
+def test_saves_work_where_fsync_refuses_read_only_handles(tmp_path, monkeypatch):
+    """Windows: os.fsync needs a handle opened for writing (Errno 9 otherwise), and a folder cannot be
+    opened for fsync at all (no O_DIRECTORY). Simulated here on POSIX."""
+    import errno
+    import os
+    fcntl = pytest.importorskip("fcntl")      # POSIX reads a descriptor's access mode; on Windows the real thing runs
+    real_fsync = os.fsync
+
+    def windows_fsync(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", windows_fsync)
+    monkeypatch.delattr(os, "O_DIRECTORY")
+    with open(tmp_path / "x", "wb"), open(tmp_path / "x", "rb") as read_only:   # the simulation does refuse
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fsync(read_only.fileno())
+    model, opt = trained()
+    save_checkpoint(tmp_path / "c", model, optimizer=opt, files={"history.json": "[]"})
+    save_checkpoint(tmp_path / "c", model, optimizer=opt, files={"history.json": "[]"})    # over an old one
+    assert same_weights(load_checkpoint(tmp_path / "c")[0], model)
