@@ -2,22 +2,34 @@
 
     python -m minillm course [--preset cpu] [--out runs/cpu] [--seed 0] [--augment 1] [--fresh]
     python -m minillm chat [--run runs/cpu] [--model assistant|base] [--max-new-tokens N] ["a prompt"]
+
+A mistake on the command line (a missing run, an unknown preset, a device this machine lacks, a damaged
+checkpoint) ends with one line on stderr that says what to do, and exit status 2; Ctrl-C with status 130.
+MINILLM_DEBUG=1 shows the full traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 
+from minillm.checkpoint import CheckpointError
 from minillm.config import PRESETS
+
+# What a user's mistake raises (the package's messages say what to do); anything else is a bug and keeps
+# its traceback.
+USER_ERRORS = (ValueError, CheckpointError, OSError)
 
 
 def cmd_course(args) -> int:
     from minillm.course import make_run, run_course
 
     run = make_run(args.preset, args.out, augment=args.augment, seed=args.seed, device=args.device)
+    if run.out.exists() and not run.out.is_dir():
+        raise NotADirectoryError(f"--out {run.out} is a file: pass a folder for the run (it is made if missing)")
     if args.fresh and run.out.exists():
         shutil.rmtree(run.out)
     metrics = run_course(run)
@@ -120,16 +132,44 @@ def cmd_chat(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minillm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+COURSE_EXAMPLES = """examples:
+  python -m minillm course                         the whole course on this machine's preset, into runs/<preset>
+  python -m minillm course --preset smoke          every stage in about a minute (the numbers mean nothing)
+  python -m minillm course --augment 1             the ablation: one biography per person, into runs/<preset>-augment1
 
-    c = sub.add_parser("course", help="run the whole course headless and write a report")
+A run that stopped (Ctrl-C, a closed laptop) continues where it was when the same command runs again."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, like every other mistake (argparse's own adds the whole usage)."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="python -m minillm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("course", help="run the whole course headless and write a report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=COURSE_EXAMPLES)
     c.add_argument("--preset", choices=PRESETS, default=None, help="default: MINILLM_PRESET, else by hardware")
     c.add_argument("--out", default=None, help="run folder (default runs/<preset>[-augment<N>])")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--augment", type=int, default=None, help="biographies per person (1 = the ablation)")
+    c.add_argument("--augment", type=_positive, default=None, help="biographies per person (1 = the ablation)")
     c.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     c.add_argument("--fresh", action="store_true", help="delete the run folder first instead of reusing stages")
     c.set_defaults(func=cmd_course)
@@ -139,14 +179,24 @@ def main(argv=None) -> int:
     h.add_argument("prompt", nargs="*", help="one prompt; without it, an interactive loop")
     h.add_argument("--run", default=None, help="run folder (default: the newest under runs/)")
     h.add_argument("--model", choices=("assistant", "assistant_v1", "base"), default="assistant")
-    h.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    h.add_argument("--top-k", type=int, default=None)
-    h.add_argument("--max-new-tokens", type=int, default=None,
+    h.add_argument("--temperature", type=_non_negative, default=0.0, help="0 = greedy")
+    h.add_argument("--top-k", type=_positive, default=None)
+    h.add_argument("--max-new-tokens", type=_positive, default=None,
                    help="the reply's length limit (default: half the model's context)")
     h.set_defaults(func=cmd_chat)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to continue where it stopped" if args.command == "course"
+              else "", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        if os.environ.get("MINILLM_DEBUG"):
+            raise
+        print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`python -m minillm chat` against a finished smoke run: it finds the run by itself, fails with one line
 and status 2 when there is nothing to talk to, keeps a long conversation's whole recent turns within the
 context (saying so once), and never prints a special token."""
+import fnmatch
 import io
 import subprocess
 import sys
@@ -112,3 +113,78 @@ def test_help_shows_examples(capsys):
         main(["chat", "--help"])
     assert e.value.code == 0
     assert f'python -m minillm chat "{QUESTION}"' in capsys.readouterr().out
+
+
+def run_cli(*args, env=None, cwd=None):
+    """The command as a user types it: (exit status, stdout, stderr)."""
+    p = subprocess.run([sys.executable, "-m", "minillm", *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=300, env={**__import__("os").environ, **(env or {})})
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_an_unknown_preset_in_the_environment_is_one_line(tmp_path):
+    assert run_cli("course", "--out", tmp_path / "r", env={"MINILLM_PRESET": "huge"}) == (
+        2, "", "unknown preset 'huge'; choose one of smoke, cpu, gpu (by argument or the MINILLM_PRESET "
+               "environment variable)\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["course", "--augment", "0"], "python -m minillm course: argument --augment: must be a whole number of at "
+                                   "least 1, got 0 (see python -m minillm course --help)"),
+    (["course", "--preset", "big"], "python -m minillm course: argument --preset: invalid choice: 'big' (choose "
+                                    "from *smoke*, *cpu*, *gpu*) (see python -m minillm course --help)"),
+    (["chat", "--max-new-tokens", "-5", "hi"], "python -m minillm chat: argument --max-new-tokens: must be a whole "
+                                               "number of at least 1, got -5 (see python -m minillm chat --help)"),
+    (["chat", "--temperature", "-1", "hi"], "python -m minillm chat: argument --temperature: must be 0 or more, "
+                                            "got -1 (see python -m minillm chat --help)"),
+])
+def test_a_bad_argument_is_one_line_and_status_2(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out, err = capsys.readouterr()      # (how argparse quotes choices depends on the Python version: *)
+    assert e.value.code == 2 and out == "" and fnmatch.fnmatchcase(err, message + "\n") and err.count("\n") == 1
+
+
+def test_a_file_as_run_folder_and_a_missing_gpu_are_one_line(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["course", "--preset", "smoke", "--out", str(tmp_path / "notes.txt")]) == 2
+    assert capsys.readouterr() == ("", f"--out {tmp_path / 'notes.txt'} is a file: pass a folder for the run "
+                                       "(it is made if missing)\n")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    if not __import__("torch").cuda.is_available():
+        assert main(["course", "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert err.startswith("device 'cuda' was asked for but torch sees no CUDA GPU")
+
+
+def test_a_damaged_checkpoint_is_one_line(smoke_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "copy"
+    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("base", "assistant_v1"))
+    weights = run / "assistant" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-64] ^= 0x01
+    weights.write_bytes(bytes(data))
+    assert main(["chat", "--run", str(run), QUESTION]) == 2
+    assert capsys.readouterr() == ("", f"{weights}: the weights changed since they were saved (SHA-256 differs from "
+                                       "config.json): restore the file from a copy or retrain\n")
+
+
+def test_ctrl_c_stops_the_course_with_a_note_and_status_130(tmp_path, monkeypatch, capsys):
+    import minillm.course
+
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minillm.course, "run_course", interrupted)
+    assert main(["course", "--preset", "smoke", "--out", str(tmp_path / "r")]) == 130
+    assert capsys.readouterr().err == "\ninterrupted: run the same command again to continue where it stopped\n"
+
+
+@pytest.mark.parametrize("command", ["course", "chat"])
+def test_each_subcommand_help_shows_examples(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "examples:\n  python -m minillm " + command in out
