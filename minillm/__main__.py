@@ -74,11 +74,7 @@ def cmd_chat(args) -> int:
     from minillm.checkpoint import load_checkpoint
     from minillm.tokenizer import Tokenizer
 
-    try:
-        run = _find_run(args.run, args.model)
-    except FileNotFoundError as e:
-        print(e, file=sys.stderr)
-        return 2
+    run = _find_run(args.run, args.model)     # a missing run: one line from main(), like every user mistake
     tok = Tokenizer.load(run / "tokenizer")
     model, _ = load_checkpoint(run / args.model, tokenizer=tok)
     model.eval()
@@ -104,12 +100,8 @@ def cmd_chat(args) -> int:
         text, _ = print_stream(stream_prompt(model, tok, p, temperature=args.temperature, top_k=args.top_k))
         return text, p.dropped_turns
 
-    if args.prompt:
-        try:
-            respond([{"role": "user", "content": " ".join(args.prompt)}])
-        except ValueError as e:
-            print(e, file=sys.stderr)
-            return 2
+    if args.prompt:   # a message too long for the context: a ValueError, one line from main()
+        respond([{"role": "user", "content": " ".join(args.prompt)}])
         return 0
     history: list[dict] = []
     print("Type a message (empty line or Ctrl-D to quit).", file=sys.stderr)

@@ -80,3 +80,11 @@ def test_checkpoint_integrity_prints_the_hashing_cost():
     header, row = out.splitlines()
     assert header.split()[:6] == ["preset", "params", "files", "hash", "save", "load"]
     assert row.split()[0] == "smoke" and row.endswith("%")
+
+
+def test_thread_policy_measures_every_policy_quiet_and_loaded():
+    out = bench("thread_policy.py", "--steps", 1, "--warmup", 0)
+    rows = [l.split() for l in out.splitlines()[2:]]
+    threads = sorted({__import__("os").cpu_count(), 1}, reverse=True)      # one per core, and one
+    assert [(r[0], r[1]) for r in rows] == [(str(t), w) for t in threads for w in ("default", "PASSIVE")]
+    assert all(r[-1].endswith("%") and float(r[2]) > 0 and float(r[4]) > 0 for r in rows)
