@@ -94,7 +94,7 @@ def pretrain_batch(tokens: torch.Tensor, batch_size: int, block_size: int, gener
 
 
 def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Generator, pad_id: int = 0,
-              length_pool: int = 0):
+              length_pool: int = 0, order: list[int] | None = None):
     """Sample `batch_size` (ids, mask) examples -> (x, y) right-padded to the longest one.
 
     Examples longer than block_size + 1 tokens are truncated (the end is cut). y is -1 wherever the
@@ -103,12 +103,13 @@ def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Gener
     length_pool > 0 groups by length: one example drawn at random, the rest from the `length_pool`
     examples nearest to it in length. Every padded position is compute spent on nothing; with
     conversations of 20 to 120 tokens a random batch is about a fifth padding, a grouped one almost none,
-    and it is only as long as its examples, so a fine-tuning step costs less.
+    and it is only as long as its examples, so a fine-tuning step costs less. `order`: length_order(examples),
+    when the caller keeps it (sft_batches does, so the sort is not repeated every step).
     """
     if len(examples) == 0:
         raise ValueError("sft_batch got no examples")
     if length_pool > 0:
-        picks = _length_grouped(examples, batch_size, length_pool, generator)
+        picks = _length_grouped(length_order(examples) if order is None else order, batch_size, length_pool, generator)
     else:
         picks = torch.randint(len(examples), (batch_size,), generator=generator).tolist()
     rows = []
@@ -131,10 +132,14 @@ def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Gener
     return x, y
 
 
-def _length_grouped(examples, batch_size: int, pool: int, generator: torch.Generator) -> list[int]:
+def length_order(examples) -> list[int]:
+    """Indices of the (ids, mask) examples from shortest to longest (ties by index)."""
+    return sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), i))
+
+
+def _length_grouped(order: list[int], batch_size: int, pool: int, generator: torch.Generator) -> list[int]:
     """batch_size indices of examples close in length: a random anchor (so every example is drawn about
-    equally often) and the rest from the `pool` examples around it in length order."""
-    order = sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), i))
+    equally often) and the rest from the `pool` examples around it in length `order`."""
     pool = min(max(pool, batch_size), len(order))
     at = order.index(int(torch.randint(len(order), (1,), generator=generator)))
     start = min(max(0, at - pool // 2), len(order) - pool)
@@ -144,10 +149,15 @@ def _length_grouped(examples, batch_size: int, pool: int, generator: torch.Gener
     return [window[j] for j in torch.randint(pool, (batch_size,), generator=generator).tolist()]
 
 
+def batch_generator(cfg, i: int) -> torch.Generator:
+    """The random stream of batch i: a pure function of (cfg.seed, i), so a resumed run draws the same batches."""
+    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
+
+
 def pretrain_batches(tokens: torch.Tensor, cfg, block_size: int):
-    """get_batch(i) for pretraining: cfg.batch_size random windows, batch i a pure function of (cfg.seed, i)."""
+    """get_batch(i) for pretraining: cfg.batch_size random windows from batch_generator(cfg, i)."""
     def get_batch(i):
-        return pretrain_batch(tokens, cfg.batch_size, block_size, torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))
+        return pretrain_batch(tokens, cfg.batch_size, block_size, batch_generator(cfg, i))
     return get_batch
 
 
@@ -172,13 +182,14 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
     """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
     the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
     replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
-    (less padding, shorter rows). Batch i depends only on cfg.seed and i (exact resume)."""
+    (less padding, shorter rows). Batch i draws from batch_generator(cfg, i) (exact resume)."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
+    order = length_order(examples) if length_pool > 0 else None
 
     def get_batch(i):
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
-        x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool)
+        g = batch_generator(cfg, i)
+        x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool, order=order)
         if n_text == 0:
             return x, y
         xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
