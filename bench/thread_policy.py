@@ -8,10 +8,12 @@ notebook), the thread that lost its core holds up the whole team, and with OpenM
 This measures the `cpu` preset's pretraining step (batch 16 x 256 tokens, AdamW) for each policy, quiet
 and beside one busy process, each in a fresh interpreter (the wait policy is read when torch loads):
 
-    threads      2 (one per core here) or 1
-    wait policy  OpenMP's default, or OMP_WAIT_POLICY=PASSIVE (a waiting thread sleeps)
+    threads      one per core, or 1
+    wait policy  OpenMP's default, or OMP_WAIT_POLICY=PASSIVE (a waiting thread sleeps), or minillm's
+                 choice (minillm/threads.py: imported before torch, it looks at how busy the CPUs are;
+                 the row shows which wait it chose, quiet/loaded)
 
-    python bench/thread_policy.py                      # every policy, quiet and loaded (~5 min on 2 cores)
+    python bench/thread_policy.py                      # every policy, quiet and loaded (~10 min on 2 cores)
     python bench/thread_policy.py --steps 5            # quicker, noisier
 
 Run it with nothing else running: the "quiet" rows need the machine to themselves.
@@ -26,10 +28,14 @@ import time
 BUSY = "while True: pass"
 
 
-def worker(steps: int, warmup: int) -> None:
+def worker(steps: int, warmup: int, threads: int, minillm_first: bool) -> None:
     """One policy, in this process: seconds per pretraining step (median), printed as JSON."""
+    if minillm_first:
+        import minillm  # noqa: F401  (chooses the wait policy before torch loads)
     import torch
 
+    from minillm import threads as policy
+    torch.set_num_threads(threads)
     from minillm.config import get_preset
     from minillm.data import pretrain_batch
     from minillm.model import GPT
@@ -50,23 +56,31 @@ def worker(steps: int, warmup: int) -> None:
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print(json.dumps({"threads": torch.get_num_threads(), "step_s": times[len(times) // 2]}))
+    print(json.dumps({"threads": torch.get_num_threads(), "step_s": times[len(times) // 2],
+                      "passive": policy.CHOICE.passive if minillm_first else None}))
 
 
-def measure(threads: int, passive: bool, loaded: bool, steps: int, warmup: int) -> float:
+def measure(threads: int, wait: str, loaded: bool, steps: int, warmup: int) -> tuple[float, str]:
+    """Steps/s for one policy ("default", "PASSIVE" or "minillm"), and the wait the run used."""
     env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
-    if passive:
+    for name in ("OMP_WAIT_POLICY", "MINILLM_WAIT_CHOSEN", "MINILLM_THREADS"):
+        env.pop(name, None)
+    if wait == "PASSIVE":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     busy = subprocess.Popen([sys.executable, "-c", BUSY]) if loaded else None
     try:
-        out = subprocess.run([sys.executable, __file__, "--worker", "--steps", str(steps), "--warmup", str(warmup),
-                              "--threads", str(threads)], env=env, capture_output=True, text=True, check=True)
+        if loaded:
+            time.sleep(1)  # the busy process is running before the worker looks at the CPUs
+        cmd = [sys.executable, __file__, "--worker", "--steps", str(steps), "--warmup", str(warmup),
+               "--threads", str(threads)] + (["--minillm-first"] if wait == "minillm" else [])
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     finally:
         if busy is not None:
             busy.kill()
             busy.wait()
-    return 1 / json.loads(out.stdout.splitlines()[-1])["step_s"]
+    result = json.loads(out.stdout.splitlines()[-1])
+    used = wait if result["passive"] is None else ("PASSIVE" if result["passive"] else "default")
+    return 1 / result["step_s"], used
 
 
 def main():
@@ -75,21 +89,20 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--minillm-first", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        import torch
-        torch.set_num_threads(args.threads)
-        worker(args.steps, args.warmup)
+        worker(args.steps, args.warmup, args.threads, args.minillm_first)
         return
     cores = os.cpu_count()
     print(f"{cores} cores; the cpu preset's pretraining step, median of {args.steps} steps")
-    print(f"  {'threads':>7s}  {'wait policy':12s} {'quiet':>12s} {'1 busy core':>13s}  {'loaded / quiet':>14s}")
-    for threads in sorted({cores, 1}, reverse=True):
-        for passive in (False, True):
-            quiet = measure(threads, passive, False, args.steps, args.warmup)
-            loaded = measure(threads, passive, True, args.steps, args.warmup)
-            print(f"  {threads:7d}  {'PASSIVE' if passive else 'default':12s} {quiet:7.2f} st/s {loaded:8.2f} st/s"
-                  f"  {loaded / quiet:14.0%}", flush=True)
+    print(f"  {'threads':>7s}  {'wait policy':26s} {'quiet':>12s} {'1 busy core':>13s}  {'loaded / quiet':>14s}")
+    rows = [(cores, "default"), (cores, "PASSIVE"), (cores, "minillm"), (1, "default"), (1, "PASSIVE")]
+    for threads, wait in rows if cores > 1 else rows[:3]:
+        quiet, used_quiet = measure(threads, wait, False, args.steps, args.warmup)
+        loaded, used_loaded = measure(threads, wait, True, args.steps, args.warmup)
+        name = f"minillm ({used_quiet}/{used_loaded})" if wait == "minillm" else wait
+        print(f"  {threads:7d}  {name:26s} {quiet:7.2f} st/s {loaded:8.2f} st/s  {loaded / quiet:14.0%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -72,8 +72,10 @@ def _find_run(run_arg, model: str) -> Path:
 def cmd_chat(args) -> int:
     from minillm.chat import print_stream, prompt_and_stops, reply_room, stream_prompt
     from minillm.checkpoint import load_checkpoint
+    from minillm.device import apply_thread_count
     from minillm.tokenizer import Tokenizer
 
+    apply_thread_count()
     run = _find_run(args.run, args.model)     # a missing run: one line from main(), like every user mistake
     tok = Tokenizer.load(run / "tokenizer")
     model, _ = load_checkpoint(run / args.model, tokenizer=tok)

@@ -197,7 +197,7 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
     model = GPT(mcfg)
     T = mcfg.block_size
     _log(run, f"pretraining: {model.num_params() / 1e6:.2f}M parameters, {len(train_tokens):,} tokens of text, "
-              f"{cfg.max_steps} steps x {cfg.batch_size} x {T} tokens on {run.runtime.summary()}")
+              f"{cfg.max_steps} steps x {cfg.batch_size} x {T} tokens on {run.runtime.device_type} ({run.runtime.precision})")
 
     def eval_fn(m):
         return {"val_loss": document_loss(m, val_tokens, block_size=T, device=run.runtime.device, max_windows=16)}

@@ -13,7 +13,8 @@ fast *and* safe on it:
                                                                ~9x slower here; ask for it explicitly if yours has it
 
 Anything can be overridden by argument or by the environment variables MINILLM_DEVICE and
-MINILLM_PRECISION (argument wins). `peak_flops` knows the dense tensor-core peaks of common GPUs,
+MINILLM_PRECISION (argument wins); MINILLM_THREADS sets torch's CPU thread count (threads.py says how
+the threads wait). `peak_flops` knows the dense tensor-core peaks of common GPUs,
 so training can report MFU (model FLOPs utilisation); on a CPU there is no honest datasheet number,
 so `measure_matmul_flops` times a large matmul instead and that serves as the peak.
 """
@@ -23,6 +24,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
+
+from minillm import threads
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 DEVICES = ("cpu", "cuda", "mps")  # "cuda:N" is accepted too; "auto" means choose
@@ -58,7 +61,18 @@ class Runtime:
         name = self.device_type
         if self.device_type == "cuda" and torch.cuda.is_available():
             name = f"cuda ({torch.cuda.get_device_name(self.device)})"
-        return f"device={name}, precision={self.precision}: {self.reason}"
+        line = f"device={name}, precision={self.precision}: {self.reason}"
+        if self.device_type == "cpu" and threads.CHOICE is not None:  # on a GPU the CPU threads barely matter
+            n = torch.get_num_threads()
+            line += f"; {n} CPU threads {threads.CHOICE.describe()}" if n > 1 else "; 1 CPU thread"
+        return line
+
+
+def apply_thread_count() -> None:
+    """MINILLM_THREADS, when set, as torch's CPU thread count (a ValueError names a bad value)."""
+    n = threads.requested_threads()
+    if n is not None:
+        torch.set_num_threads(n)
 
 
 def _cuda_bf16() -> bool:
@@ -74,6 +88,7 @@ def _mps_available() -> bool:
 
 def choose_runtime(device: str | None = None, precision: str | None = None) -> Runtime:
     """Pick device and precision: argument, else MINILLM_DEVICE / MINILLM_PRECISION, else automatic."""
+    apply_thread_count()
     device = device or os.environ.get("MINILLM_DEVICE") or None
     precision = precision or os.environ.get("MINILLM_PRECISION") or None
     device = device.strip().lower() if device else None
