@@ -1,7 +1,9 @@
-"""The command line: the whole course headless, and a chat with what it made.
+"""The command line: the whole course headless, a chat with what it made, and its release.
 
     python -m minillm course [--preset cpu] [--out runs/cpu] [--seed 0] [--augment 1] [--fresh]
     python -m minillm chat [--run runs/cpu] [--model assistant|base] [--max-new-tokens N] ["a prompt"]
+    python -m minillm export [--run runs/cpu] --model base|assistant --to DIR
+    python -m minillm doctor [--preset cpu]      what this machine has for the course; run it first
 
 A mistake on the command line (a missing run, an unknown preset, a device this machine lacks, a damaged
 checkpoint) ends with one line on stderr that says what to do, and exit status 2; Ctrl-C with status 130.
@@ -126,6 +128,32 @@ def cmd_chat(args) -> int:
     return 0
 
 
+EXPORT_EXAMPLES = """examples:
+  python -m minillm export --model base --to release/base              the newest run's base model
+  python -m minillm export --run runs/cpu --model assistant --to release/assistant
+
+The folder opens with transformers (GPT2LMHeadModel.from_pretrained, AutoTokenizer.from_pretrained) and
+with minillm.hf.load_pretrained; its README.md is the model card."""
+
+
+def cmd_export(args) -> int:
+    from minillm.hf import export
+
+    run = _find_run(args.run, args.model)
+    to = export(run, args.model, args.to)
+    print(f"{args.model} model of {run} -> {to} (Hugging Face format; model card: {to / 'README.md'})")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from minillm.doctor import report
+
+    text, healthy = report(args.preset)
+    print(text)
+    print("\nready for the course" if healthy else "\nfix the PROBLEM lines above first")
+    return 0 if healthy else 1
+
+
 COURSE_EXAMPLES = """examples:
   python -m minillm course                         the whole course on this machine's preset, into runs/<preset>
   python -m minillm course --preset smoke          every stage in about a minute (the numbers mean nothing)
@@ -178,6 +206,17 @@ def main(argv=None) -> int:
     h.add_argument("--max-new-tokens", type=_positive, default=None,
                    help="the reply's length limit (default: half the model's context)")
     h.set_defaults(func=cmd_chat)
+
+    e = sub.add_parser("export", help="write a run's model in the Hugging Face format, with a model card",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXPORT_EXAMPLES)
+    e.add_argument("--run", default=None, help="run folder (default: the newest under runs/)")
+    e.add_argument("--model", choices=("base", "assistant", "assistant_v1"), required=True)
+    e.add_argument("--to", required=True, help="the folder to write (made if missing; an earlier export is replaced)")
+    e.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("doctor", help="check this machine for the course: Python, torch, device, disk, memory, packages")
+    d.add_argument("--preset", choices=PRESETS, default=None, help="the preset to size the disk check for")
+    d.set_defaults(func=cmd_doctor)
 
     args = parser.parse_args(argv)
     try:

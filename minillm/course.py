@@ -15,6 +15,7 @@ stage it teaches and gets the earlier ones from the cache with `ensure_*`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -122,6 +123,16 @@ def data_fingerprint(*parts) -> str:
     return h.hexdigest()[:16]
 
 
+def weights_fingerprint(model: GPT) -> str:
+    """A short hash of a model's weights: which base an assistant was fine-tuned from, when it came from
+    outside the run."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def settings_changed(saved: dict | None, cfg) -> bool:
     """Does cfg differ from the settings (asdict of a TrainConfig) a checkpoint was trained with? A field
     that TrainConfig gained since then counts as unchanged at its default value, so a run made by an older
@@ -209,10 +220,12 @@ def ensure_base(run: Run, world: World | None = None, tok: Tokenizer | None = No
 
 def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, tok: Tokenizer | None = None,
                      mix: float | None = None, name: str | None = None,
-                     conversations=None, on_log=None) -> GPT:
+                     conversations=None, base: GPT | None = None, on_log=None) -> GPT:
     """SFT from the base checkpoint. fix=False: the first SFT set (assistant_v1); fix=True: with the
     out-of-scope fix added (assistant). `mix` overrides the share of pretraining text
-    in each batch; `conversations` replaces the SFT set (a student's own guideline)."""
+    in each batch; `conversations` replaces the SFT set (a student's own guideline); `base` is a base
+    model to start from instead of the run's (a release loaded back with minillm.hf.load_pretrained),
+    left as it is: a copy is fine-tuned."""
     world = world or ensure_world(run)
     tok = tok or ensure_tokenizer(run, world)
     name = name or ("assistant" if fix else "assistant_v1")
@@ -221,11 +234,15 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
     examples = sft_examples(tok, conversations if conversations is not None else sft_conversations(world, fix=fix))
     train_tokens, _ = corpus_tokens(world, tok)
     mix = run.preset.sft_mix if mix is None else mix
-    model = ensure_base(run, world, tok)       # a fresh copy of the base (loaded, or trained just now)
-    base = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
+    if base is None:
+        model = ensure_base(run, world, tok)       # a fresh copy of the base (loaded, or trained just now)
+        which = read_config(run.path("base"))["extra"]     # which base: a retrained base means a stale assistant
+        which = [which["train_config"], which.get("data_id")]
+    else:
+        model = copy.deepcopy(base).to(run.runtime.device)
+        which = [weights_fingerprint(base)]
     pool = run.preset.sft_length_pool
-    data_id = data_fingerprint(examples, mix, train_tokens, [base["train_config"], base.get("data_id")],
-                               *([{"length_pool": pool}] if pool else []))
+    data_id = data_fingerprint(examples, mix, train_tokens, which, *([{"length_pool": pool}] if pool else []))
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]

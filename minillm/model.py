@@ -37,6 +37,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True         # biases in Linear layers and LayerNorms, as in GPT-2
     attn_impl: str = "sdpa"   # "sdpa" (fused kernel) or "manual" (readable, returns the same numbers)
+    gelu_approximate: str = "none"  # exact GELU; "tanh" is GPT-2's approximation (to load GPT-2's own weights)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -51,6 +52,8 @@ class GPTConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {self.attn_impl!r}")
+        if self.gelu_approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -122,7 +125,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate=config.gelu_approximate)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 

@@ -106,6 +106,34 @@ def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, cap
     assert read_config(out / "assistant_v1")["extra"]["data_id"] not in (None, before)
 
 
+def test_an_assistant_fine_tuned_from_a_given_base_leaves_it_and_names_it(smoke_run, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    from minillm.checkpoint import load_checkpoint, read_config
+    from minillm.course import ensure_assistant, weights_fingerprint
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out, ignore=shutil.ignore_patterns("assistant*"))
+    run = make_run("smoke", out, progress=False)
+    base, _ = load_checkpoint(out / "base")
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    mine = ensure_assistant(run, name="mine", base=base)
+    assert all(torch.equal(v, before[k]) for k, v in base.state_dict().items())    # the base is left as it was
+    assert not all(torch.equal(v, before[k]) for k, v in mine.state_dict().items())
+    data_id = read_config(out / "mine")["extra"]["data_id"]
+    again = ensure_assistant(run, name="mine", base=base)                          # the same base: loaded
+    assert all(torch.equal(v, mine.state_dict()[k]) for k, v in again.state_dict().items())
+    with torch.no_grad():
+        base.transformer.ln_f.bias.add_(0.01)                                      # another base: trained again
+    assert weights_fingerprint(base) != weights_fingerprint(load_checkpoint(out / "base")[0])
+    run = make_run("smoke", out, progress=True)
+    ensure_assistant(run, name="mine", base=base)
+    assert "trained on other data than this run's now" in capsys.readouterr().out
+    assert read_config(out / "mine")["extra"]["data_id"] != data_id
+
+
 def test_load_stage_reads_a_finished_run_and_says_what_to_do_otherwise(smoke_run, tmp_path):
     from minillm.course import load_stage
 

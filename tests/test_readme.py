@@ -34,9 +34,11 @@ def test_install_and_test_lines_are_what_ci_runs():
     installs = [words(c) for c in readme_commands() if words(c)[0] == "pip"]
     assert ["pytest"] in [words(c) for c in readme_commands()]
     # CI installs what the README installs (the instructor's extra too, so the grading tests run), then tests
+    pinned = ["-c", "constraints.txt"]      # the versions CI tested (tests/test_doctor.py keeps the file current)
     assert ci_commands() == installs + [["pytest"]] == [["pip", "install", "torch==2.13.0"],
-                                                         ["pip", "install", "-r", "requirements.txt", "-e", "."],
-                                                         ["pip", "install", "-e", ".[grading]"], ["pytest"]]
+                                                         ["pip", "install", "-r", "requirements.txt", *pinned, "-e", "."],
+                                                         ["pip", "install", "-e", ".[grading]", *pinned],
+                                                         ["pip", "install", "-e", ".[hf]", *pinned], ["pytest"]]
 
 
 def test_jupyter_line_opens_the_notebooks():
@@ -50,7 +52,7 @@ def test_every_minillm_and_bench_command_runs_as_written(tmp_path):
     commands = [c for c in readme_commands()
                 if words(c)[:3] == ["python", "-m", "minillm"] or words(c)[:2] == ["python", "bench/course.py"]]
     assert [words(c)[3] if words(c)[1] == "-m" else words(c)[1] for c in commands] == [
-        "course", "chat", "chat", "chat", "bench/course.py", "course"]
+        "doctor", "course", "chat", "chat", "chat", "bench/course.py", "export", "export", "course"]
     (tmp_path / "bench").symlink_to(ROOT / "bench")      # the bench scripts, as in a checkout
     env = {**os.environ, "MINILLM_PRESET": "smoke"}
     for cmd in commands:   # in order: the chats talk to what `course` made
@@ -64,6 +66,9 @@ def test_every_minillm_and_bench_command_runs_as_written(tmp_path):
             assert "seed 0   seed 1   seed 2" in p.stdout and "heldout_unseen_phrasing_accuracy" in p.stdout
     assert (tmp_path / "runs" / "smoke" / "assistant" / "config.json").exists()
     assert (tmp_path / "runs" / "smoke-augment1" / "metrics.json").exists()
+    for name in ("base", "assistant"):   # the exports, with their model cards
+        assert (tmp_path / "release" / name / "model.safetensors").exists()
+        assert (tmp_path / "release" / name / "README.md").exists()
 
 
 def test_the_targets_it_states_are_the_course_table():

@@ -1,0 +1,109 @@
+"""The environment check (`python -m minillm doctor`, notebook 00) and constraints.txt, the versions CI tested."""
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from minillm import doctor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_check_has_a_status_and_a_healthy_machine_is_ready():
+    rows = doctor.checks("smoke")
+    assert [what for _, what, _ in rows[:4]] == ["python", "torch", "device", "disk"]
+    assert {status for status, _, _ in rows} <= {"ok", "note", "PROBLEM"}
+    names = {what for _, what, _ in rows}
+    assert set(doctor.PACKAGES) <= names and set(doctor.EXTRAS) <= names
+    text, ready = doctor.report("smoke")
+    assert ready and "PROBLEM" not in text and len(text.splitlines()) == len(rows)
+
+
+def test_too_little_disk_is_a_problem_that_says_what_to_do(monkeypatch):
+    usage = shutil.disk_usage(".")._replace(free=10 * 2**20)     # 10 MiB left
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: usage)
+    rows = {what: (status, detail) for status, what, detail in doctor.checks("cpu")}
+    status, detail = rows["disk"]
+    assert status == "PROBLEM" and detail.startswith("0.0 GiB free; a 'cpu' run needs about 0.2")
+    assert detail.endswith(": free some space or pass --out on another disk")
+    assert doctor.report("cpu")[1] is False
+
+
+def test_a_missing_package_is_a_problem_and_a_missing_extra_a_note(monkeypatch):
+    real = importlib.metadata.version
+
+    def version(name):
+        if name in ("ipywidgets", "transformers"):
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(doctor.importlib.metadata, "version", version)
+    rows = {what: (status, detail) for status, what, detail in doctor.checks("smoke")}
+    assert rows["ipywidgets"] == ("PROBLEM", "not installed: pip install -r requirements.txt -e .")
+    assert rows["transformers"] == ("note", 'not installed (optional: pip install -e ".[hf]")')
+
+
+def test_the_command_exits_0_when_ready():
+    p = subprocess.run([sys.executable, "-m", "minillm", "doctor", "--preset", "smoke"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.endswith("\nready for the course\n") and p.stdout.startswith("ok      python ")
+
+
+def _direct_requirements() -> list[Requirement]:
+    tomllib = pytest.importorskip("tomllib")     # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    return [Requirement(r) for r in [*filter(None, lines), *project["dependencies"], *extras]]
+
+
+def test_constraints_pin_every_direct_requirement_within_its_range():
+    pins = doctor.tested_versions(ROOT / "constraints.txt")
+    for req in _direct_requirements():
+        name = doctor._norm(req.name)
+        assert name in pins, f"constraints.txt does not pin {req.name}"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is outside {req}"
+    assert "minillm" not in pins and not any("+" in v for v in pins.values())   # no local builds (torch +cpu)
+
+
+def _installed_closure() -> dict[str, str]:
+    """{package: installed version} for everything `pip install -r requirements.txt -e ".[grading,hf]"` needs,
+    followed through each package's own requirements (with their markers and extras) as installed here."""
+    todo = [(r, frozenset(r.extras)) for r in _direct_requirements()]
+    todo.append((Requirement("minillm"), frozenset({"grading", "hf"})))
+    seen, out = set(), {}
+    while todo:
+        req, extras = todo.pop()
+        name = doctor._norm(req.name)
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        try:
+            dist = importlib.metadata.distribution(req.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue      # not needed on this platform (its marker was false) or not installed: pip's concern
+        out[name] = dist.version.split("+")[0]
+        for line in dist.requires or []:
+            dep = Requirement(line)
+            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in extras | {""}):
+                todo.append((dep, frozenset(dep.extras)))
+    for name in ("minillm", "pip", "setuptools", "wheel"):    # the course itself, and the installer's own
+        out.pop(name, None)
+    return out
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI installs with -c constraints.txt; elsewhere other versions may be installed")
+def test_in_ci_what_is_installed_is_what_constraints_pin():
+    pins = doctor.tested_versions(ROOT / "constraints.txt")
+    installed = _installed_closure()
+    unpinned = sorted(n for n in installed if n not in pins)
+    differ = sorted(f"{n} {installed[n]} (pinned {pins[n]})" for n in installed if n in pins and installed[n] != pins[n])
+    assert not unpinned and not differ, (
+        f"constraints.txt is out of date: not pinned {unpinned}, other versions {differ}; regenerate it as "
+        "tools/freeze_constraints.py says")

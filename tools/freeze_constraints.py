@@ -1,0 +1,35 @@
+"""Print constraints.txt: the exact versions installed in this environment, which CI then tests.
+
+Regenerate it after a requirement changes: in a fresh virtual environment, run the install lines of
+.ci/run without their `-c constraints.txt`, then
+
+    python tools/freeze_constraints.py > constraints.txt
+
+Local version labels are dropped (torch's "+cpu"), so the same pins install on every platform; the
+installer's own packages (pip, setuptools, wheel) and minillm itself are left out.
+"""
+import importlib.metadata
+import platform
+
+HEADER = """\
+# The exact versions CI installed and tested (Python {python}, {system}). Install with them:
+#   pip install -r requirements.txt -c constraints.txt -e .
+# Written by tools/freeze_constraints.py (its docstring says when and how); tests/test_doctor.py checks
+# in CI that what is installed is what is pinned here.
+"""
+SKIP = {"minillm", "pip", "setuptools", "wheel"}
+
+
+def main() -> None:
+    pins = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"].lower().replace("_", "-").replace(".", "-")
+        if name not in SKIP:
+            pins[name] = dist.version.split("+")[0]
+    print(HEADER.format(python=platform.python_version(), system=platform.system()), end="")
+    for name in sorted(pins):
+        print(f"{name}=={pins[name]}")
+
+
+if __name__ == "__main__":
+    main()
