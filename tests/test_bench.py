@@ -84,7 +84,16 @@ def test_checkpoint_integrity_prints_the_hashing_cost():
 
 def test_thread_policy_measures_every_policy_quiet_and_loaded():
     out = bench("thread_policy.py", "--steps", 1, "--warmup", 0)
+    import os
+    import re
     rows = [l.split() for l in out.splitlines()[2:]]
-    threads = sorted({__import__("os").cpu_count(), 1}, reverse=True)      # one per core, and one
-    assert [(r[0], r[1]) for r in rows] == [(str(t), w) for t in threads for w in ("default", "PASSIVE")]
-    assert all(r[-1].endswith("%") and float(r[2]) > 0 and float(r[4]) > 0 for r in rows)
+    cores = os.cpu_count()
+    want = [(str(cores), "default"), (str(cores), "PASSIVE"), (str(cores), "minillm")]     # one thread per core
+    want += [("1", "default"), ("1", "PASSIVE")] if cores > 1 else []
+    assert [(r[0], r[1]) for r in rows] == want
+    # minillm's row says which wait it chose when quiet and beside the busy process
+    assert re.fullmatch(r"\((default|PASSIVE)/(default|PASSIVE)\)", rows[2][2])
+    for r in rows:
+        rates = [float(r[i - 1]) for i, w in enumerate(r) if w == "st/s"]
+        assert len(rates) == 2 and min(rates) > 0 and r[-1].endswith("%")
+

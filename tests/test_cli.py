@@ -188,3 +188,15 @@ def test_each_subcommand_help_shows_examples(command, capsys):
         main([command, "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "examples:\n  python -m minillm " + command in out
+
+
+def test_the_minillm_command_is_installed_and_runs_the_same_main():
+    import sysconfig
+    from pathlib import Path
+
+    exe = Path(sysconfig.get_path("scripts")) / ("minillm.exe" if sys.platform == "win32" else "minillm")
+    assert exe.exists(), "pip install -e . installs the `minillm` command (pyproject's [project.scripts])"
+    p = subprocess.run([str(exe), "doctor", "--preset", "smoke"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.endswith("\nready for the course\n"), p.stdout + p.stderr
+    p = subprocess.run([str(exe), "export", "--help"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "examples:\n  python -m minillm export" in p.stdout

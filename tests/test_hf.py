@@ -204,3 +204,15 @@ def test_the_command_line_exports(smoke_run, tmp_path):
                         "--to", str(tmp_path / "file")], capture_output=True, text=True)
     assert (p.returncode, p.stderr) == (2, f"{tmp_path / 'file'} exists and is not an earlier export: pass a new "
                                            "or empty folder to --to\n")
+
+
+def test_the_parity_bench_prints_its_table(smoke_run):
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    p = subprocess.run([sys.executable, str(root / "bench" / "hf_parity.py"), "--run", str(smoke_run), "--questions", "5",
+                        "--max-new-tokens", "12"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = [line for line in p.stdout.splitlines() if "max |logits difference|" in line]
+    assert [r.split()[0] for r in rows] == ["base", "assistant"]
+    assert all("greedy replies identical: 5/5" in r for r in rows)
+    assert p.stdout.splitlines()[-1].startswith("tokenizer: identical ids on ")
