@@ -27,14 +27,20 @@ USER_ERRORS = (ValueError, CheckpointError, OSError)
 
 
 def cmd_course(args) -> int:
+    from minillm import distributed
     from minillm.course import make_run, run_course
 
-    run = make_run(args.preset, args.out, augment=args.augment, seed=args.seed, device=args.device)
+    distributed.init()    # under torchrun: join the other processes (a no-op for one process)
+    run = make_run(args.preset, args.out, augment=args.augment, seed=args.seed, device=args.device,
+                   progress=distributed.is_main())
     if run.out.exists() and not run.out.is_dir():
         raise NotADirectoryError(f"--out {run.out} is a file: pass a folder for the run (it is made if missing)")
-    if args.fresh and run.out.exists():
-        shutil.rmtree(run.out)
+    with distributed.main_first():
+        if args.fresh and run.out.exists() and distributed.is_main():
+            shutil.rmtree(run.out)
     metrics = run_course(run)
+    if not distributed.is_main():
+        return 0
     print(f"\nreport: {run.out / 'report.md'}")
     for key in ("heldout_accuracy", "heldout_unseen_phrasing_accuracy", "heldout_follow_up_accuracy",
                 "scope_answer_rate_before_fix", "scope_answer_rate", "assistant_answer_rate", "base_answer_rate",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from minillm import distributed
 from minillm.checkpoint import load_checkpoint, read_config
 from minillm.config import Preset, get_preset, world_config
 from minillm.data import corpus_tokens, pretrain_batches, sft_batches, sft_conversations, sft_examples
@@ -82,7 +83,13 @@ def _record_seconds(run: Run, stage: str, seconds: float):
 def ensure_world(run: Run) -> World:
     """The run's world: loaded when it was generated with this version's configuration, else generated
     (a world from an older version keeps its old fine-tuning set sizes otherwise; if its documents change
-    too, the tokenizer is trained again, and the base model with it, by the stages' data check)."""
+    too, the tokenizer is trained again, and the base model with it, by the stages' data check). Under
+    torchrun, rank 0 generates and saves it and the other processes load it."""
+    with distributed.main_first():
+        return _ensure_world(run)
+
+
+def _ensure_world(run: Run) -> World:
     d = run.path("world")
     config = replace(world_config(run.preset, run.augment, run.seed), **run.world_changes)
     saved = World.load(d) if (d / "world.json").exists() else None
@@ -101,6 +108,11 @@ def ensure_world(run: Run) -> World:
 
 
 def ensure_tokenizer(run: Run, world: World) -> Tokenizer:
+    with distributed.main_first():     # rank 0 trains and saves it, the other processes load it
+        return _ensure_tokenizer(run, world)
+
+
+def _ensure_tokenizer(run: Run, world: World) -> Tokenizer:
     d = run.path("tokenizer")
     if (d / "tokenizer.json").exists():
         return Tokenizer.load(d)
@@ -146,7 +158,13 @@ def settings_changed(saved: dict | None, cfg) -> bool:
 
 def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
     """A checkpoint trained with another TrainConfig (a changed preset) or on other data (a changed
-    world or SFT set) cannot be resumed or reused: start that stage over."""
+    world or SFT set) cannot be resumed or reused: start that stage over (rank 0 decides, under torchrun)."""
+    with distributed.main_first():
+        if distributed.is_main():
+            _drop_stale(run, d, cfg, data_id)
+
+
+def _drop_stale(run: Run, d: Path, cfg, data_id: str) -> None:
     try:
         extra = read_config(d).get("extra", {})
     except Exception:
@@ -262,7 +280,16 @@ def run_course(run: Run) -> dict:
     base = ensure_base(run, world, tok)
     v1 = ensure_assistant(run, fix=False, world=world, tok=tok)
     assistant = ensure_assistant(run, fix=True, world=world, tok=tok)
+    if not distributed.is_main():   # under torchrun, rank 0 evaluates and writes the report
+        distributed.barrier()
+        return {}
+    try:
+        return _evaluate_and_report(run, world, tok, base, v1, assistant)
+    finally:
+        distributed.barrier()
 
+
+def _evaluate_and_report(run: Run, world: World, tok: Tokenizer, base: GPT, v1: GPT, assistant: GPT) -> dict:
     _log(run, "evaluating the base model and both assistants ...")
     t_eval = time.perf_counter()
     _, val_tokens = corpus_tokens(world, tok)

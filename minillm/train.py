@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from minillm import distributed
 from minillm.checkpoint import load_training_state, load_weights, read_config, save_checkpoint
 from minillm.device import Runtime, peak_flops
 
@@ -101,9 +102,14 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     extra: the caller's own facts to keep in the checkpoint's config.json "extra", beside the loop's own
     (train_config, tokens, flops, seconds): the course keeps a fingerprint of the training data there.
     Returns a TrainResult; the model is left in eval mode.
+
+    Launched by torchrun with several processes (minillm.distributed), each process trains on its share of
+    every batch through DistributedDataParallel; only rank 0 shows progress, evaluates, calls on_log and
+    writes checkpoints, and every process returns once the last checkpoint is written.
     """
     device = runtime.device
     model.to(device)
+    procs, main = distributed.world_size(), distributed.is_main()
     optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                            runtime.device_type, optimizer=cfg.optimizer, muon_lr=cfg.muon_lr)
     scaler = runtime.make_scaler()  # passes everything through unless precision is fp16
@@ -123,10 +129,14 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     # shape - nothing for the `cpu` preset's model (bench/train_throughput.py measures it) - and
     # costs up to a minute of compiling, so on CPU it is opt-in (compile=True).
     use_compile = cfg.compile if cfg.compile is not None else runtime.device_type == "cuda"
-    forward = model
+    eager = model
+    if procs > 1:   # DDP averages the gradients across processes during backward (it starts from rank 0's weights)
+        from torch.nn.parallel import DistributedDataParallel
+        eager = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    forward = eager
     if use_compile and start < cfg.max_steps:
         try:
-            forward = torch.compile(model)
+            forward = torch.compile(eager)
         except Exception as e:
             warnings.warn(f"torch.compile unavailable ({_first_line(e)}); training eagerly", RuntimeWarning)
 
@@ -134,19 +144,21 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
         loss_sum = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum):
-            x, y = get_batch(step * cfg.grad_accum + micro)
+            x_all, y_all = get_batch(step * cfg.grad_accum + micro)
+            x, y = distributed.shard(x_all, y_all)   # this process's rows (all of them with one process)
+            weight = distributed.share_weight(y_all, y)   # 1 with one process; see distributed.share_weight
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with runtime.autocast():
                 _, loss = fwd(x, y)
-            loss = loss / cfg.grad_accum  # the gradient of a mean over all micro-batches
+            loss = loss * weight / cfg.grad_accum  # the gradient of the whole batch's mean, over all micro-batches
             scaler.scale(loss).backward()
             loss_sum += loss.detach()  # no .item() here: it would make the CPU wait for the GPU every step
-        return loss_sum, x.shape
+        return loss_sum, x_all.shape
 
     flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=start, desc=desc, disable=not progress)
-    if forward is not model:
+    bar = tqdm(total=cfg.max_steps, initial=start, desc=desc, disable=not (progress and main))
+    if forward is not eager:
         bar.set_postfix_str("compiling (the first step takes a while)")
     t_start = t_log = time.perf_counter()
     tokens_since_log = 0
@@ -156,8 +168,8 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)   # Muon's groups run at their own scale
 
-            if forward is model:
-                loss, (B, T) = forward_backward(model, step)
+            if forward is eager:
+                loss, (B, T) = forward_backward(eager, step)
             else:
                 # torch.compile often fails only when the first batch arrives (no C++ compiler,
                 # unsupported platform): then redo the step eagerly, from the same random state.
@@ -167,12 +179,12 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                     loss, (B, T) = forward_backward(forward, step)
                 except Exception as e:
                     warnings.warn(f"torch.compile failed ({_first_line(e)}); training eagerly", RuntimeWarning)
-                    forward = model
+                    forward = eager
                     optimizer.zero_grad(set_to_none=True)
                     torch.set_rng_state(rng)
                     if cuda_rng is not None:
                         torch.cuda.set_rng_state(cuda_rng, device)
-                    loss, (B, T) = forward_backward(model, step)
+                    loss, (B, T) = forward_backward(eager, step)
 
             if cfg.grad_clip:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
@@ -192,7 +204,8 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
 
             logged = False
             if done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps:
-                loss_value = loss.item()  # the only host sync of a step, and only at log steps
+                # the only host sync of a step, and only at log steps; the mean over every process's rows
+                loss_value = (distributed.all_sum(loss) / procs).item()
                 now = time.perf_counter()
                 tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
                 history.append({
@@ -203,11 +216,13 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                     "tokens_per_s": tokens_per_s,
                     "mfu": flops_per_token[T] * tokens_per_s / peak if peak else None,
                     "elapsed": seconds_before + now - t_start,
+                    **({"loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),  # fp16: falls on overflow
                 })
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
                 logged = True
 
-            if eval_fn is not None and ((cfg.eval_interval and done % cfg.eval_interval == 0) or done == cfg.max_steps):
+            if eval_fn is not None and main and ((cfg.eval_interval and done % cfg.eval_interval == 0)
+                                                 or done == cfg.max_steps):
                 model.eval()
                 # eval may sample; its own copy of the RNG state keeps training's dropout draws unchanged
                 devices = [device.index or 0] if device.type == "cuda" else []
@@ -220,11 +235,11 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                     history.append({"step": done, **metrics})
                 logged = True
 
-            if logged and on_log is not None:
+            if logged and on_log is not None and main:
                 on_log(history)
 
-            saved = out_dir is not None and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
-                                             or done == cfg.max_steps)
+            saved = main and out_dir is not None and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
+                                                      or done == cfg.max_steps)
             if saved:
                 last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
                 save_checkpoint(
@@ -238,6 +253,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                 t_log, tokens_since_log = time.perf_counter(), 0
     finally:
         bar.close()
+    distributed.barrier()   # the others wait until rank 0 has written the last checkpoint
 
     seconds = seconds_before + time.perf_counter() - t_start if start < cfg.max_steps else seconds_before
     model.eval()

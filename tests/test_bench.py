@@ -97,3 +97,20 @@ def test_thread_policy_measures_every_policy_quiet_and_loaded():
         rates = [float(r[i - 1]) for i, w in enumerate(r) if w == "st/s"]
         assert len(rates) == 2 and min(rates) > 0 and r[-1].endswith("%")
 
+
+def test_attention_compares_readable_and_fused_and_names_the_kernel():
+    out = bench("attention.py", "--device", "cpu", "--lengths", 32, 64, "--n-embd", 32, "--n-head", 2, "--batch", 1,
+                "--warmup", 0, "--repeats", 1)
+    rows = [l.split() for l in out.splitlines() if l.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["32", "64"]
+    for r in rows:
+        assert r[1].endswith("ms") and r[2].endswith("ms") and r[3].endswith("x")
+        assert r[-1] in ("flash", "memory-efficient", "cuDNN", "math")     # what the profiler saw SDPA run
+
+
+def test_train_throughput_gpu_mode_runs_its_three_ways_on_a_cpu():
+    out = bench("train_throughput.py", "--device", "cpu", "--model", "tiny", "--no-compile", "--steps", 1,
+                "--warmup", 1)
+    rows = [l.split() for l in out.splitlines() if l.split()[:1] and l.split()[0] in ("bf16", "fp32", "fp16")]
+    assert [(r[0], r[1]) for r in rows] == [("bf16", "sdpa"), ("fp32", "manual"), ("fp16", "sdpa")]
+    assert "no loss scaler" in " ".join(rows[0]) and "fell 0x" in " ".join(rows[2])

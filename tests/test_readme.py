@@ -119,3 +119,20 @@ def test_the_layout_names_every_module_of_the_package():
     modules = {p.name for p in (ROOT / "minillm").rglob("*.py") if not p.name.startswith("_") or p.name == "__main__.py"}
     missing = sorted(m for m in modules if not re.search(rf"\b{re.escape(m)}\b", layout))
     assert not missing, f"README's Layout section does not name {missing}"
+
+
+def test_the_torchrun_commands_run_as_written(tmp_path):
+    """The single-machine line, then the two-machine lines, both at once on this machine (MASTER=localhost):
+    each a smoke course on 2 processes that writes one report."""
+    commands = [c for c in readme_commands() if words(c)[0] == "torchrun"]
+    assert len(commands) == 3 and "--standalone" in commands[0]
+    env = {**os.environ, "MINILLM_PRESET": "smoke", "MASTER": "localhost", "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(commands[0], shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0 and p.stdout.count("report: ") == 1, p.stderr[-3000:]
+    assert (tmp_path / "runs" / "smoke" / "metrics.json").exists()
+    nodes = [subprocess.Popen(c, shell=True, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for c in commands[1:]]
+    outs = [node.communicate(timeout=1200) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outs]
+    assert sum(out.count("report: ") for out, _ in outs) == 1
+    assert (tmp_path / "runs" / "two-nodes" / "metrics.json").exists()
