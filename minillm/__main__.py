@@ -1,6 +1,7 @@
 """The command line: the whole course headless, a chat with what it made, and its release.
 
     python -m minillm course [--preset cpu] [--out runs/cpu] [--seed 0] [--augment 1] [--fresh]
+    torchrun --standalone --nproc_per_node=N -m minillm course ...   the same on N processes (minillm.distributed)
     python -m minillm chat [--run runs/cpu] [--model assistant|base] [--max-new-tokens N] ["a prompt"]
     python -m minillm export [--run runs/cpu] --model base|assistant --to DIR
     python -m minillm doctor [--preset cpu]      what this machine has for the course; run it first
@@ -31,15 +32,18 @@ def cmd_course(args) -> int:
     from minillm.course import make_run, run_course
 
     distributed.init()    # under torchrun: join the other processes (a no-op for one process)
-    run = make_run(args.preset, args.out, augment=args.augment, seed=args.seed, device=args.device,
-                   progress=distributed.is_main())
-    if run.out.exists() and not run.out.is_dir():
-        raise NotADirectoryError(f"--out {run.out} is a file: pass a folder for the run (it is made if missing)")
-    with distributed.main_first():
-        if args.fresh and run.out.exists() and distributed.is_main():
-            shutil.rmtree(run.out)
-    metrics = run_course(run)
-    if not distributed.is_main():
+    try:
+        run = make_run(args.preset, args.out, augment=args.augment, seed=args.seed, device=args.device,
+                       progress=distributed.is_main())
+        if run.out.exists() and not run.out.is_dir():
+            raise NotADirectoryError(f"--out {run.out} is a file: pass a folder for the run (it is made if missing)")
+        with distributed.main_first():
+            if args.fresh and run.out.exists() and distributed.is_main():
+                shutil.rmtree(run.out)
+        metrics = run_course(run)
+    finally:
+        distributed.close()
+    if not metrics:       # the other processes under torchrun: rank 0 reports
         return 0
     print(f"\nreport: {run.out / 'report.md'}")
     for key in ("heldout_accuracy", "heldout_unseen_phrasing_accuracy", "heldout_follow_up_accuracy",
@@ -164,6 +168,7 @@ COURSE_EXAMPLES = """examples:
   python -m minillm course                         the whole course on this machine's preset, into runs/<preset>
   python -m minillm course --preset smoke          every stage in about a minute (the numbers mean nothing)
   python -m minillm course --augment 1             the ablation: one biography per person, into runs/<preset>-augment1
+  torchrun --standalone --nproc_per_node=2 -m minillm course      the same on 2 processes (GPUs): README, "Beyond one laptop"
 
 A run that stopped (Ctrl-C, a closed laptop) continues where it was when the same command runs again."""
 

@@ -42,6 +42,12 @@ def init() -> bool:
     return True
 
 
+def close() -> None:
+    """Leave the process group (torchrun's processes end cleanly, without a warning about it)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
