@@ -120,13 +120,13 @@ def choose_runtime(device: str | None = None, precision: str | None = None) -> R
         why_device = f"{kind} as asked"
     elif torch.cuda.is_available():
         device, why_device = "cuda", "CUDA GPU found"
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:   # torchrun: one GPU per process on this machine
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            why_device = f"CUDA GPU {device} for process {os.environ.get('RANK', '0')} of {os.environ['WORLD_SIZE']}"
     elif _mps_available():
         device, why_device = "mps", "Apple GPU (MPS) found, no CUDA"
     else:
         device, why_device = "cpu", "no GPU found"
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:   # torchrun: one GPU per process
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        why_device += f", {device} for process {os.environ.get('RANK', '0')} of {os.environ['WORLD_SIZE']}"
     dev = torch.device(device)
 
     # --- precision ---

@@ -132,7 +132,8 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     eager = model
     if procs > 1:   # DDP averages the gradients across processes during backward (it starts from rank 0's weights)
         from torch.nn.parallel import DistributedDataParallel
-        eager = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        one_gpu = [device.index] if device.type == "cuda" and device.index is not None else None
+        eager = DistributedDataParallel(model, device_ids=one_gpu)
     forward = eager
     if use_compile and start < cfg.max_steps:
         try:

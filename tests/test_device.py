@@ -136,3 +136,14 @@ def test_peak_flops_runtime(no_gpu, monkeypatch):
 
 def test_measure_matmul_flops_positive():
     assert measure_matmul_flops(n=128, repeats=2) > 0
+
+
+def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch):
+    fake_cuda(monkeypatch, bf16=True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    for asked in (None, "cuda"):
+        rt = choose_runtime(device=asked)
+        assert rt.device == torch.device("cuda:1") and "cuda:1 for process 1 of 2" in rt.reason
+    assert choose_runtime(device="cuda:0").device == torch.device("cuda:0")     # asked by index: as asked
