@@ -37,9 +37,9 @@ def cmd_course(args) -> int:
                        progress=distributed.is_main())
         if run.out.exists() and not run.out.is_dir():
             raise NotADirectoryError(f"--out {run.out} is a file: pass a folder for the run (it is made if missing)")
-        with distributed.main_first():
-            if args.fresh and run.out.exists() and distributed.is_main():
-                shutil.rmtree(run.out)
+        if args.fresh and run.out.exists() and distributed.is_main():
+            shutil.rmtree(run.out)
+        distributed.barrier()
         metrics = run_course(run)
     finally:
         distributed.close()

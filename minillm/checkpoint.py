@@ -250,10 +250,16 @@ def load_weights(path_dir, model) -> None:
     tensors = _read_safetensors(file)
     aliases = json.loads(_weights_metadata(file).get("aliases", "{}"))
     model = getattr(model, "_orig_mod", model)
-    expected = model.state_dict()
     for name, target in aliases.items():
         if target in tensors:
             tensors[name] = tensors[target]
+    load_tensors(model, tensors, file)
+
+
+def load_tensors(model, tensors: dict, file) -> None:
+    """Load named tensors (read from `file`) into model, after checking that every name is there, every shape
+    fits and every value is finite; a CheckpointError names the file and the tensor otherwise."""
+    expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:

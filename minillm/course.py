@@ -159,9 +159,9 @@ def settings_changed(saved: dict | None, cfg) -> bool:
 def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
     """A checkpoint trained with another TrainConfig (a changed preset) or on other data (a changed
     world or SFT set) cannot be resumed or reused: start that stage over (rank 0 decides, under torchrun)."""
-    with distributed.main_first():
-        if distributed.is_main():
-            _drop_stale(run, d, cfg, data_id)
+    if distributed.is_main():
+        _drop_stale(run, d, cfg, data_id)
+    distributed.barrier()
 
 
 def _drop_stale(run: Run, d: Path, cfg, data_id: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from minillm import threads
+from minillm.distributed import launched
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 DEVICES = ("cpu", "cuda", "mps")  # "cuda:N" is accepted too; "auto" means choose
@@ -124,9 +125,10 @@ def choose_runtime(device: str | None = None, precision: str | None = None) -> R
         device, why_device = "mps", "Apple GPU (MPS) found, no CUDA"
     else:
         device, why_device = "cpu", "no GPU found"
-    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:   # torchrun: one GPU per process
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        why_device += f", {device} for process {os.environ.get('RANK', '0')} of {os.environ['WORLD_SIZE']}"
+    processes, rank, local_rank = launched()
+    if device == "cuda" and processes > 1:   # torchrun: one GPU per process
+        device = f"cuda:{local_rank}"
+        why_device += f", {device} for process {rank} of {processes}"
     dev = torch.device(device)
 
     # --- precision ---

@@ -29,15 +29,23 @@ import torch
 import torch.distributed as dist
 
 
+def launched() -> tuple[int, int, int]:
+    """(processes, this one's rank, its rank on this machine) as torchrun set them; (1, 0, 0) without torchrun.
+    Readable before the process group exists (device.choose_runtime picks this process's GPU from it)."""
+    env = os.environ
+    return int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0")), int(env.get("LOCAL_RANK", "0"))
+
+
 def init() -> bool:
     """Join the process group torchrun describes (NCCL on CUDA, Gloo otherwise). False when not launched
     by torchrun with more than one process: then everything here is a no-op."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+    processes, _, local_rank = launched()
+    if processes <= 1 or not dist.is_available():
         return False
     if not dist.is_initialized():
         cuda = torch.cuda.is_available()
         if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if cuda else "gloo")
     return True
 
@@ -102,7 +110,3 @@ def all_sum(value: torch.Tensor) -> torch.Tensor:
         value = value.clone()
         dist.all_reduce(value)
     return value
-
-
-def local_device_index() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))

@@ -34,11 +34,12 @@ def tested_versions(path: Path = CONSTRAINTS) -> dict[str, str]:
         line = line.split("#")[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
-            out[_norm(name)] = version.strip()
+            out[package_key(name)] = version.strip()
     return out
 
 
-def _norm(name: str) -> str:
+def package_key(name: str) -> str:
+    """A package's name as pip compares it: lower case, '-' for '_' and '.'."""
     return name.strip().lower().replace("_", "-").replace(".", "-")
 
 
@@ -114,7 +115,7 @@ def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
             else:
                 rows.append(("PROBLEM", name, "not installed: pip install -r requirements.txt -e ."))
             continue
-        want = tested.get(_norm(name))
+        want = tested.get(package_key(name))
         base = version.split("+")[0]
         if want is None or base == want.split("+")[0]:
             rows.append(("ok", name, version))

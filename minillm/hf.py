@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from minillm.checkpoint import CheckpointError, load_checkpoint
+from minillm.checkpoint import CheckpointError, load_checkpoint, load_tensors
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer
 
@@ -160,12 +160,18 @@ def tokenizer_from_json(state: dict, where: Path) -> Tokenizer:
     return tok
 
 
+def end_token(as_chat: bool) -> str:
+    """Where a reply ends: the assistant's <|end|>, or for the base model <|bos|> (a document ends where the
+    next one starts). config.json, generation_config.json and the tokenizer files all name it."""
+    return "<|end|>" if as_chat else "<|bos|>"
+
+
 def tokenizer_config(tok: Tokenizer, block_size: int, *, as_chat: bool) -> dict:
     """tokenizer_config.json: what AutoTokenizer reads beside tokenizer.json."""
     return {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": "<|bos|>",
-        "eos_token": "<|end|>" if as_chat else "<|bos|>",   # a document ends where the next one starts
+        "eos_token": end_token(as_chat),
         "model_max_length": block_size,
         "clean_up_tokenization_spaces": False,
         "chat_template": CHAT_TEMPLATE,
@@ -204,8 +210,8 @@ def gpt2_config(cfg: GPTConfig, tok: Tokenizer, *, as_chat: bool) -> dict:
         "tie_word_embeddings": True,
         "use_cache": True,
         "bos_token_id": tok.bos_id,
-        "eos_token_id": tok.end_id if as_chat else tok.bos_id,
-        "pad_token_id": tok.end_id if as_chat else tok.bos_id,
+        "eos_token_id": tok.special_tokens[end_token(as_chat)],
+        "pad_token_id": tok.special_tokens[end_token(as_chat)],
         "torch_dtype": "float32",
     }
 
@@ -333,7 +339,7 @@ def export(run, model_name: str, to) -> Path:
                                        "do_sample": False, "max_new_tokens": model.config.block_size // 2},
             "tokenizer.json": tokenizer_json(tok),
             "tokenizer_config.json": tokenizer_config(tok, model.config.block_size, as_chat=as_chat),
-            "special_tokens_map.json": {"bos_token": "<|bos|>", "eos_token": "<|end|>" if as_chat else "<|bos|>"},
+            "special_tokens_map.json": {"bos_token": "<|bos|>", "eos_token": end_token(as_chat)},
         }
         for name, obj in files.items():
             (tmp / name).write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -405,20 +411,9 @@ def load_pretrained(folder, *, device="cpu") -> tuple[GPT, Tokenizer | None]:
     head = tensors.pop("lm_head.weight", None)
     if head is not None and not torch.equal(head, tensors.get("transformer.wte.weight", head)):
         raise CheckpointError(f"{weights}: lm_head differs from the token embedding; minillm's GPT ties them")
-    tensors["lm_head.weight"] = tensors.get("transformer.wte.weight")
-    missing = sorted(k for k in expected if tensors.get(k) is None)
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{weights} does not match a GPT-2 of its config.json: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}")
-    for k, t in tensors.items():
-        if tuple(t.shape) != tuple(expected[k].shape):
-            raise CheckpointError(f"{weights}: tensor {k!r} has shape {tuple(t.shape)}, the config says "
-                                  f"{tuple(expected[k].shape)}")
-        if t.is_floating_point() and not torch.isfinite(t).all():
-            raise CheckpointError(f"{weights}: tensor {k!r} holds NaN or infinite values")
-    with torch.no_grad():
-        model.load_state_dict({k: t.float() for k, t in tensors.items()}, strict=True)
+    if "transformer.wte.weight" in tensors:
+        tensors["lm_head.weight"] = tensors["transformer.wte.weight"]
+    load_tensors(model, tensors, weights)
     tok = None
     if (d / "tokenizer.json").exists():
         try:

@@ -66,7 +66,7 @@ def _direct_requirements() -> list[Requirement]:
 def test_constraints_pin_every_direct_requirement_within_its_range():
     pins = doctor.tested_versions(ROOT / "constraints.txt")
     for req in _direct_requirements():
-        name = doctor._norm(req.name)
+        name = doctor.package_key(req.name)
         assert name in pins, f"constraints.txt does not pin {req.name}"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is outside {req}"
     assert "minillm" not in pins and not any("+" in v for v in pins.values())   # no local builds (torch +cpu)
@@ -80,7 +80,7 @@ def _installed_closure() -> dict[str, str]:
     seen, out = set(), {}
     while todo:
         req, extras = todo.pop()
-        name = doctor._norm(req.name)
+        name = doctor.package_key(req.name)
         if (name, extras) in seen:
             continue
         seen.add((name, extras))

@@ -11,6 +11,8 @@ installer's own packages (pip, setuptools, wheel) and minillm itself are left ou
 import importlib.metadata
 import platform
 
+from minillm.doctor import package_key
+
 HEADER = """\
 # The exact versions CI installed and tested (Python {python}, {system}). Install with them:
 #   pip install -r requirements.txt -c constraints.txt -e .
@@ -23,7 +25,7 @@ SKIP = {"minillm", "pip", "setuptools", "wheel"}
 def main() -> None:
     pins = {}
     for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"].lower().replace("_", "-").replace(".", "-")
+        name = package_key(dist.metadata["Name"])
         if name not in SKIP:
             pins[name] = dist.version.split("+")[0]
     print(HEADER.format(python=platform.python_version(), system=platform.system()), end="")
