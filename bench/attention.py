@@ -23,6 +23,7 @@ import time
 import minillm  # noqa: F401  (before torch: the thread policy)
 import torch
 
+from minillm.device import choose_runtime
 from minillm.model import CausalSelfAttention, GPTConfig
 
 # the profiler's name for each SDPA kernel -> what it is
@@ -100,7 +101,7 @@ def main():
     args.n_embd = args.n_embd or (768 if gpu else 192)
     args.n_head = args.n_head or (12 if gpu else 4)
     args.batch = args.batch or (8 if gpu else 2)
-    precision = args.precision or ("fp32" if not gpu else "bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    precision = args.precision or choose_runtime(args.device).precision   # what training would use here
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     print(f"{name}; {precision}; one attention layer (n_embd {args.n_embd}, {args.n_head} heads), batch "

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from minillm.checkpoint import CheckpointError
 from minillm.config import PRESETS
+from minillm.train import NonFiniteLoss
 
-# What a user's mistake raises (the package's messages say what to do); anything else is a bug and keeps
-# its traceback.
-USER_ERRORS = (ValueError, CheckpointError, OSError)
+# What a user's mistake raises (the package's messages say what to do), and a loss that stopped being finite
+# (the device or the precision: its message says what to try); anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, CheckpointError, OSError, NonFiniteLoss)
 
 
 def cmd_course(args) -> int:

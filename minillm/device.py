@@ -4,9 +4,11 @@ The same notebooks run on a laptop CPU, an Apple laptop (MPS), a Colab T4 and an
 `choose_runtime()` picks the best device present (cuda > mps > cpu) and the precision that is
 fast *and* safe on it:
 
-    CUDA with bf16 (Ampere and newer)   bf16 autocast        same exponent range as fp32: no loss scaling
-    CUDA without bf16 (T4, V100)        fp16 autocast + GradScaler   fp16 overflows/underflows; the scaler
-                                                               multiplies the loss so small gradients survive
+    CUDA, compute capability >= 8       bf16 autocast        same exponent range as fp32: no loss scaling
+      (Ampere and newer), or ROCm
+    CUDA below 8 (T4 7.5, V100 7.0)     fp16 autocast + GradScaler   bf16 is only emulated there (slow); fp16
+                                                               overflows/underflows, so the scaler multiplies
+                                                               the loss and small gradients survive
     MPS                                  fp32                 older torch releases gave wrong losses on MPS:
                                                                trust it only once the loss is seen to fall
     CPU                                  fp32                 bf16 autocast on a CPU without native bf16 is
@@ -76,11 +78,31 @@ def apply_thread_count() -> None:
         torch.set_num_threads(n)
 
 
-def _cuda_bf16() -> bool:
+NATIVE_BF16_CAPABILITY = (8, 0)  # Ampere: the first NVIDIA GPUs whose tensor cores compute bf16
+
+
+def _cuda_capability(device: torch.device) -> tuple[int, int] | None:
     try:
-        return bool(torch.cuda.is_bf16_supported())
+        return tuple(torch.cuda.get_device_capability(device))
     except Exception:  # some builds raise instead of answering on odd drivers
-        return False
+        return None
+
+
+def _cuda_native_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether this GPU computes bf16 natively, and why, in words.
+
+    Not torch.cuda.is_bf16_supported(): by default (including_emulation=True) it also says yes below
+    compute capability 8 whenever a bf16 tensor can be created there, and a T4 or V100 then runs bf16
+    matmuls emulated, slower than fp16 on its tensor cores. ROCm GPUs all have bf16."""
+    if torch.version.hip:
+        return True, "a ROCm GPU: bf16 is native"
+    cap = _cuda_capability(device)
+    if cap is None:
+        return False, "torch could not read this GPU's compute capability"
+    have = ".".join(map(str, cap))
+    if cap >= NATIVE_BF16_CAPABILITY:
+        return True, f"compute capability {have} >= 8.0: the tensor cores compute bf16"
+    return False, f"compute capability {have} < 8.0: bf16 would only be emulated, slowly"
 
 
 def _mps_available() -> bool:
@@ -138,18 +160,22 @@ def choose_runtime(device: str | None = None, precision: str | None = None) -> R
                 f"unknown precision {precision!r} (from the argument or MINILLM_PRECISION); "
                 f"valid: {', '.join(PRECISIONS)} or auto"
             )
-        if dev.type == "cuda" and precision == "bf16" and not _cuda_bf16():
-            raise ValueError("precision 'bf16' was asked for but this GPU has no bf16 support; use 'fp16' (with loss scaling) or 'fp32'")
+        if dev.type == "cuda" and precision == "bf16":
+            native, why = _cuda_native_bf16(dev)
+            if not native:
+                raise ValueError(f"precision 'bf16' was asked for but this GPU has no native bf16 ({why}); "
+                                 "use 'fp16' (with loss scaling) or 'fp32'")
         why_precision = f"{precision} as asked"
         if dev.type == "cpu" and precision != "fp32":
             why_precision += " (on a CPU without native bf16/fp16 this is much slower than fp32)"
         if dev.type == "mps":
             why_precision += "; check the loss falls before trusting MPS"
     elif dev.type == "cuda":
-        if _cuda_bf16():
-            precision, why_precision = "bf16", "bf16 autocast (the GPU supports bf16: fp32's range, no loss scaling)"
+        native, why = _cuda_native_bf16(dev)
+        if native:
+            precision, why_precision = "bf16", f"bf16 autocast ({why}; fp32's range, so no loss scaling)"
         else:
-            precision, why_precision = "fp16", "fp16 autocast + GradScaler (no bf16 on this GPU, e.g. T4/V100)"
+            precision, why_precision = "fp16", f"fp16 autocast + GradScaler ({why}; the scaler keeps fp16's small gradients from vanishing)"
     elif dev.type == "mps":
         precision = "fp32"
         why_precision = "fp32; MPS has given wrong losses with some torch releases, so trust it only once the loss is seen to fall"

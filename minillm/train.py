@@ -86,6 +86,24 @@ def history_csv(history: list) -> str:
     return out.getvalue()
 
 
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite: the run stops there, before anything is saved from it."""
+
+
+def _check_finite(loss_sum: torch.Tensor, step: int, runtime: Runtime) -> None:
+    """Stop at a non-finite loss with one line naming the step, the device and the precision.
+
+    A NaN loss trains on silently (AdamW turns every weight NaN), so it is caught here. On a CPU the check
+    costs nothing (its ops are synchronous); on a GPU `.item()` would make the host wait every step, so
+    there the flag is read at log steps only (see the loop)."""
+    if torch.isfinite(loss_sum).all():
+        return
+    raise NonFiniteLoss(
+        f"the training loss became {loss_sum.item()} by step {step} on {runtime.device} in {runtime.precision}; "
+        "the checkpoints already saved are kept. Try --device cpu (or MINILLM_DEVICE=cpu), or "
+        "MINILLM_PRECISION=fp32, or a lower learning rate")
+
+
 def _first_line(e: Exception) -> str:
     lines = str(e).strip().splitlines()
     return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
@@ -163,6 +181,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         bar.set_postfix_str("compiling (the first step takes a while)")
     t_start = t_log = time.perf_counter()
     tokens_since_log = 0
+    bad_loss = None  # the losses since the last finiteness check, summed on the device
     try:
         for step in range(start, cfg.max_steps):
             lr = lr_at(step, cfg)
@@ -187,6 +206,13 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                         torch.cuda.set_rng_state(cuda_rng, device)
                     loss, (B, T) = forward_backward(eager, step)
 
+            done = step + 1
+            bad_loss = loss if bad_loss is None else bad_loss + loss   # NaN or inf anywhere stays non-finite
+            if (device.type == "cpu" or done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps
+                    or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)):   # never save NaN weights
+                _check_finite(distributed.all_sum(bad_loss.detach()), done, runtime)   # before this step's update
+                bad_loss = None
+
             if cfg.grad_clip:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -194,7 +220,6 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             scaler.update()
             optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros into them
 
-            done = step + 1
             n = B * T * cfg.grad_accum
             if T not in flops_per_token:
                 flops_per_token[T] = model.flops_per_token(training=True, seq_len=T)

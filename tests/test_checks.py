@@ -426,6 +426,41 @@ def test_custom_assistant(capsys):
 # ---- the exercises' checks: the reference passes, each common mistake fails with its hint, and a function that
 # only fits the fixed cases fails on the fresh random ones
 
+
+def own_copy(fn):
+    """A right answer that is not the reference itself: a new function object with the reference's code, as a
+    student who wrote the same lines would have (the checks make the reference object unavailable, not its code)."""
+    import types
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
+
+
+def test_a_solution_that_calls_the_reference_gets_no_points():
+    from torch.nn import functional as F
+    from minillm.device import training_gpu_hours
+    from minillm.evaluate import monitor
+    from minillm.generate import sampling_probs
+    from minillm.tokenizer import merge
+    from minillm.train import TrainConfig, lr_at
+    said = "your function calls {}'s own {}, the answer it is checked against; write it yourself"
+    calls = [
+        (checks.check_merge, lambda ids, pair, i: merge(ids, pair, i), "minillm", "minillm.tokenizer.merge"),
+        (checks.check_sampling_probs, sampling_probs, "minillm", "minillm.generate.sampling_probs"),
+        (checks.check_monitor, monitor, "minillm", "minillm.evaluate.monitor"),
+        (checks.check_gpu_hours, training_gpu_hours, "minillm", "minillm.device.training_gpu_hours"),
+        (checks.check_lr_schedule, lambda s, m, lr, w, mn: lr_at(s, TrainConfig(m, 1, lr, mn / lr, w)),
+         "minillm", "minillm.train.lr_at"),
+        (checks.check_cross_entropy, lambda lg, t: torch.nn.CrossEntropyLoss(ignore_index=-1)(lg, t),
+         "torch", "torch.nn.functional.cross_entropy"),
+    ]
+    for check, solution, owner, name in calls:
+        with pytest.raises(AssertionError) as e:
+            check(solution)
+        assert str(e.value) == said.format(owner, name)
+    assert merge([1, 2, 3], (1, 2), 9) == [9, 3]                  # and the reference is back afterwards
+    assert F.cross_entropy(torch.zeros(1, 4), torch.tensor([0])).item() == pytest.approx(math.log(4))
+
 def test_pair_counts_catch_a_function_that_only_knows_the_fixed_cases():
     from minillm.checks import pretraining
     known = {tuple(ids): dict(pretraining._pair_counts(ids)) for ids in pretraining._ID_CASES}
@@ -435,6 +470,7 @@ def test_pair_counts_catch_a_function_that_only_knows_the_fixed_cases():
 
 def test_sampling_probs(capsys):
     from minillm.generate import sampling_probs
+    sampling_probs = own_copy(sampling_probs)
     checks.check_sampling_probs(sampling_probs, n_random=100)
     assert "✓ sampling probabilities" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="renormalise"):
@@ -445,6 +481,7 @@ def test_sampling_probs(capsys):
 
 def test_stated_value():
     from minillm.evaluate import stated_value
+    stated_value = own_copy(stated_value)
     checks.check_stated_value(lambda text, values: stated_value(text, "birth_city", values), n_random=300)
     with pytest.raises(AssertionError, match="which starts first"):
         checks.check_stated_value(lambda text, values: next((v for v in values if v in text), None))
@@ -454,6 +491,7 @@ def test_stated_value():
 
 def test_lr_schedule():
     from minillm.train import TrainConfig, lr_at
+    lr_at = own_copy(lr_at)
 
     def reference(step, max_steps, lr, warmup, min_lr):
         return lr_at(step, TrainConfig(max_steps=max_steps, batch_size=1, learning_rate=lr, warmup_steps=warmup,
@@ -467,6 +505,7 @@ def test_lr_schedule():
 
 def test_monitor():
     from minillm.evaluate import monitor
+    monitor = own_copy(monitor)
     checks.check_monitor(monitor, n_random=50)
     with pytest.raises(AssertionError, match="another order"):
         checks.check_monitor(lambda log: monitor(log)[::-1])
@@ -474,15 +513,17 @@ def test_monitor():
 
 def test_cross_entropy():
     from torch.nn import functional as F
-    checks.check_cross_entropy(lambda lg, t: F.cross_entropy(lg, t, ignore_index=-1), n_random=50)
+    cross_entropy = own_copy(F.cross_entropy)
+    checks.check_cross_entropy(lambda lg, t: cross_entropy(lg, t, ignore_index=-1), n_random=50)
     with pytest.raises(AssertionError, match="must not count"):
-        checks.check_cross_entropy(lambda lg, t: F.cross_entropy(lg, t.clamp_min(0)))
+        checks.check_cross_entropy(lambda lg, t: cross_entropy(lg, t.clamp_min(0)))
     with pytest.raises(AssertionError, match="The sign"):
-        checks.check_cross_entropy(lambda lg, t: -F.cross_entropy(lg, t, ignore_index=-1))
+        checks.check_cross_entropy(lambda lg, t: -cross_entropy(lg, t, ignore_index=-1))
 
 
 def test_gpu_hours():
     from minillm.device import training_gpu_hours
+    training_gpu_hours = own_copy(training_gpu_hours)
     checks.check_gpu_hours(training_gpu_hours, n_random=50)
     with pytest.raises(AssertionError, match="GPU-seconds"):
         checks.check_gpu_hours(lambda n, d, p, m: 6 * n * d / (p * m))

@@ -20,9 +20,17 @@ def no_gpu(monkeypatch):
     monkeypatch.setattr(dev, "_mps_available", lambda: False)
 
 
-def fake_cuda(monkeypatch, bf16: bool):
+def fake_cuda(monkeypatch, capability=(8, 0)):
+    """A CUDA GPU of this compute capability, faked below torch's own is_bf16_supported and
+    get_device_capability, so both run their real code: on every such device a bf16 tensor can be
+    created, as on a real T4, so is_bf16_supported() (including_emulation=True) says yes even below 8."""
+    class Properties:
+        major, minor = capability
+    monkeypatch.setattr(torch.version, "hip", None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda *a, **k: Properties())
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda *a, **k: True)
 
 
 def test_default_is_cpu_fp32(no_gpu):
@@ -81,26 +89,40 @@ def test_cuda_asked_without_cuda(no_gpu):
         choose_runtime(device="mps")
 
 
-def test_cuda_with_bf16_picks_bf16(monkeypatch):
-    fake_cuda(monkeypatch, bf16=True)
+@pytest.mark.parametrize("capability", [(8, 0), (8, 6), (9, 0)])   # A100, RTX 3090 / A10, H100
+def test_cuda_with_native_bf16_picks_bf16(monkeypatch, capability):
+    fake_cuda(monkeypatch, capability)
     rt = choose_runtime()
     assert (rt.device_type, rt.precision, rt.dtype) == ("cuda", "bf16", torch.bfloat16)
-    assert "bf16" in rt.reason
+    assert f"compute capability {capability[0]}.{capability[1]} >= 8.0" in rt.reason
     assert not rt.make_scaler().is_enabled()  # bf16 has fp32's range: no loss scaling
 
 
-def test_cuda_without_bf16_picks_fp16_with_scaler(monkeypatch):
-    fake_cuda(monkeypatch, bf16=False)
+@pytest.mark.parametrize("capability", [(7, 5), (7, 0), (6, 1)])   # T4, V100, P4 / GTX 1080
+def test_cuda_below_capability_8_picks_fp16_with_scaler(monkeypatch, capability):
+    fake_cuda(monkeypatch, capability)
+    assert torch.cuda.is_bf16_supported()  # torch's own answer counts emulation: the trap this choice avoids
+    assert not torch.cuda.is_bf16_supported(including_emulation=False)
     rt = choose_runtime()
     assert (rt.device_type, rt.precision, rt.dtype) == ("cuda", "fp16", torch.float16)
-    assert "GradScaler" in rt.reason
+    have = f"{capability[0]}.{capability[1]}"
+    assert f"fp16 autocast + GradScaler (compute capability {have} < 8.0: bf16 would only be emulated" in rt.reason
     assert rt.make_scaler().is_enabled()  # fp16 needs loss scaling
-    with pytest.raises(ValueError, match="no bf16 support"):
+    with pytest.raises(ValueError, match=rf"precision 'bf16' was asked for but this GPU has no native bf16 "
+                                         rf"\(compute capability {have} < 8.0"):
         choose_runtime(precision="bf16")
+    assert choose_runtime(precision="fp32").precision == "fp32"
+
+
+def test_rocm_has_bf16(monkeypatch):
+    fake_cuda(monkeypatch, (7, 0))
+    monkeypatch.setattr(torch.version, "hip", "6.2")
+    rt = choose_runtime()
+    assert rt.precision == "bf16" and "ROCm" in rt.reason
 
 
 def test_cuda_index_and_mps(monkeypatch):
-    fake_cuda(monkeypatch, bf16=True)
+    fake_cuda(monkeypatch)
     assert choose_runtime(device="cuda:1").device == torch.device("cuda", 1)
     with pytest.raises(ValueError, match="unknown device 'cuda:x'"):
         choose_runtime(device="cuda:x")
@@ -129,7 +151,7 @@ def test_peak_flops_table():
 
 def test_peak_flops_runtime(no_gpu, monkeypatch):
     assert peak_flops(choose_runtime()) is None  # CPU: no datasheet number
-    fake_cuda(monkeypatch, bf16=True)
+    fake_cuda(monkeypatch)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA A100-SXM4-40GB")
     assert peak_flops(Runtime(torch.device("cuda"), "bf16", "test")) == 312e12
 
@@ -139,7 +161,7 @@ def test_measure_matmul_flops_positive():
 
 
 def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch):
-    fake_cuda(monkeypatch, bf16=True)
+    fake_cuda(monkeypatch)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")

@@ -104,7 +104,7 @@ def test_student_edition_runs_up_to_its_first_exercise(edition, chapter):
     pytest.fail(f"{chapter}: the student edition ran through without an exercise to do")
 
 
-def test_grading_a_wrong_answer_an_exception_a_loop_a_killed_kernel_and_a_deleted_check(tmp_path):
+def test_grading_a_wrong_answer_an_exception_a_loop_a_killed_kernel_a_deleted_check_and_a_copied_reference(tmp_path):
     ch = grade.SAMPLE_CHAPTER
     grade.release()
     right = grade.solutions(ch)
@@ -112,6 +112,9 @@ def test_grading_a_wrong_answer_an_exception_a_loop_a_killed_kernel_and_a_delete
         "looping": grade.fill(ch, {**right, "count_pairs": "def count_pairs(ids):\n    while True:\n        pass"}),
         "killed": grade.fill(ch, {**right, "merge_pair": "import os\nos._exit(1)"}),
         "no_check": grade.fill(ch, right, drop=("merge_pair_check",)),
+        "calls_reference": grade.fill(ch, {**right, "merge_pair": "from minillm.tokenizer import merge\n\n\n"
+                                                               "def merge_pair(ids, pair, new_id):\n"
+                                                               "    return merge(ids, pair, new_id)"}),
     }
     for student, nb in subs.items():
         (tmp_path / student).mkdir()
@@ -127,9 +130,12 @@ def test_grading_a_wrong_answer_an_exception_a_loop_a_killed_kernel_and_a_delete
     assert got[("killed", "count_pairs_check")] == got[("killed", "merge_pair_check")] == (0.0, died)
     assert got[("no_check", "count_pairs_check")] == (1.0, "")
     assert got[("no_check", "merge_pair_check")] == (2.0, "")          # nbgrader put the deleted check back
+    assert got[("calls_reference", "merge_pair_check")] == (
+        0.0, "AssertionError: your function calls minillm's own minillm.tokenizer.merge, the answer it is checked against; write it yourself")
+    assert got[("calls_reference", "count_pairs_check")] == (1.0, "")
     assert got[("absent", "count_pairs_check")] == (0.0, "not submitted")
     with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
-        assert len(list(csv.DictReader(f))) == len(rows) == 8
+        assert len(list(csv.DictReader(f))) == len(rows) == 10
 
 
 def test_instructor_edition_scores_full_marks(tmp_path):

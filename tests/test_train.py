@@ -9,7 +9,7 @@ from minillm.checkpoint import load_checkpoint
 from minillm.data import pretrain_batch, sft_batch
 from minillm.device import choose_runtime
 from minillm.model import GPT, GPTConfig
-from minillm.train import TrainConfig, lr_at, train
+from minillm.train import NonFiniteLoss, TrainConfig, lr_at, train
 
 CFG = GPTConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1)
 # a learnable stream: counting modulo 32 with the occasional random token
@@ -253,3 +253,46 @@ def test_mixed_precision_paths_train(monkeypatch):
         assert rt.make_scaler().is_enabled() == (precision == "fp16")
         result = train(make_model(), get_batch, tcfg(max_steps=10), rt, progress=False)
         assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_fp16_step_that_overflows_is_skipped_and_the_scale_lowered(monkeypatch):
+    """The T4 path on the CPU: fp16 autocast with an enabled GradScaler. A scale so large that the scaled
+    gradients overflow makes the scaler skip that optimizer step (weights unchanged) and halve its scale;
+    at an ordinary scale the step is taken."""
+    rt = choose_runtime("cpu", "fp16")
+    huge = 2.0 ** 127   # the loss (~3.5) times this is beyond fp32's largest number: the gradients are inf
+    monkeypatch.setattr(type(rt), "make_scaler", lambda self: torch.amp.GradScaler("cpu", init_scale=huge))
+    model = make_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(model, get_batch, tcfg(max_steps=1, log_interval=1), rt, progress=False)
+    assert math.isfinite(result.history[-1]["loss"])           # the loss itself is finite: only the scaled one is not
+    assert result.history[-1]["loss_scale"] == huge / 2         # lowered (backoff_factor 0.5)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # the step was skipped
+    monkeypatch.setattr(type(rt), "make_scaler", lambda self: torch.amp.GradScaler("cpu", init_scale=2.0 ** 8))
+    model = make_model()
+    result = train(model, get_batch, tcfg(max_steps=1, log_interval=1), rt, progress=False)
+    assert result.history[-1]["loss_scale"] == 2.0 ** 8         # no overflow: the scale stays
+    assert not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_saved_checkpoint(runtime, tmp_path):
+    """A loss that turns NaN at step 3 (as on a misbehaving device) stops the run with one line that names
+    the step, device and precision and what to try; the checkpoint of step 2 is left as it was."""
+    model = make_model()
+    real_forward = model.forward
+    calls = {"n": 0}
+
+    def forward(x, y=None):
+        logits, loss = real_forward(x, y)
+        calls["n"] += 1
+        return logits, (loss * float("nan") if calls["n"] == 3 else loss)
+    model.forward = forward
+    with pytest.raises(NonFiniteLoss) as e:
+        train(model, get_batch, tcfg(max_steps=6, checkpoint_interval=2), runtime, out_dir=tmp_path, progress=False)
+    message = str(e.value)
+    assert "\n" not in message
+    assert message == ("the training loss became nan by step 3 on cpu in fp32; the checkpoints already saved are "
+                       "kept. Try --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32, or a lower "
+                       "learning rate")
+    _, meta = load_checkpoint(tmp_path)   # verifies the SHA-256 and that every weight is finite
+    assert meta["step"] == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 
 import torch
 
@@ -25,11 +26,41 @@ def _fresh() -> random.Random:
     return random.Random(int.from_bytes(os.urandom(8), "little"))
 
 
-def _call(fn, args, what: str):
-    """Call the student's function; turn an exception into a failed check that shows the input."""
+BLOCKED = "your function calls {owner}'s own {name}, the answer it is checked against; write it yourself"
+
+
+@contextmanager
+def _unavailable(references):
+    """While the student's code runs, each reference function raises instead of answering.
+
+    Its code object is swapped, not its module attribute, so the reference is unavailable however the student
+    reached it (`minillm.tokenizer.merge`, `from minillm.tokenizer import merge as m`, torch's loss classes
+    that call F.cross_entropy). The check computes its expected values outside this block."""
+    saved = []
     try:
-        return fn(*args)
+        for ref in references:
+            owner = ref.__module__.split(".")[0]
+            message = BLOCKED.format(owner=owner, name=f"{ref.__module__}.{ref.__qualname__}")
+            scope = {}
+            exec(f"def blocked(*args, **kwargs):\n    raise RuntimeError({message!r})", scope)
+            saved.append((ref, ref.__code__))
+            ref.__code__ = scope["blocked"].__code__   # the reference has no closure, so any code object fits
+        yield
+    finally:
+        for ref, code in saved:
+            ref.__code__ = code
+
+
+def _call(fn, args, what: str, reference=()):
+    """Call the student's function, with `reference` (a function or a tuple of them: what the check compares
+    with) unavailable to it; turn an exception into a failed check that shows the input."""
+    references = reference if isinstance(reference, tuple) else (reference,)
+    try:
+        with _unavailable(references):
+            return fn(*args)
     except Exception as e:  # noqa: BLE001 - any error in student code is a failed check, with context
+        if isinstance(e, RuntimeError) and str(e).startswith("your function calls "):
+            raise AssertionError(str(e)) from None
         shown = ", ".join(repr(a) if not isinstance(a, torch.Tensor) else f"tensor{tuple(a.shape)}" for a in args)
         raise AssertionError(f"{what}({shown}) raised {type(e).__name__}: {e}") from e
 

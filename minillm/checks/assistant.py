@@ -40,7 +40,7 @@ def check_sampling_probs(student_fn, n_random: int = 30) -> None:
     cases = _sampling_cases(_fresh(), n_random)
     for logits, top_k, top_p in cases:
         want = sampling_probs(logits.clone(), top_k, top_p)
-        got = _call(student_fn, (logits.clone(), top_k, top_p), "your sampling_probs")
+        got = _call(student_fn, (logits.clone(), top_k, top_p), "your sampling_probs", sampling_probs)
         got = torch.as_tensor(got, dtype=torch.float32).detach()
         shown = f"logits={[round(x, 2) for x in logits.tolist()]}, top_k={top_k}, top_p={top_p}"
         if got.shape != want.shape:
@@ -174,7 +174,7 @@ def check_lr_schedule(student_fn, n_random: int = 20) -> None:
                         *(rng.randrange(max_steps) for _ in range(10))})
         for step in steps:
             want = lr_at(step, cfg)
-            got = float(_call(student_fn, (step, max_steps, lr, warmup, min_lr), "your schedule"))
+            got = float(_call(student_fn, (step, max_steps, lr, warmup, min_lr), "your schedule", lr_at))
             if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
                 continue
             hint = ""
@@ -251,7 +251,7 @@ def check_stated_value(student_fn, n_random: int = 40) -> None:
     cases = _STATED_CASES + [_random_reply(rng) for _ in range(n_random)]
     for reply in cases:
         want = stated_value(reply, "birth_city", _PLACES)
-        got = _call(student_fn, (reply, list(_PLACES)), "your stated_value")
+        got = _call(student_fn, (reply, list(_PLACES)), "your stated_value", stated_value)
         if got == want:
             continue
         sentence = first_sentence(reply)
@@ -287,7 +287,7 @@ def check_monitor(student_fn, n_random: int = 20) -> None:
         logs.append(log)
     for log in logs:
         want = monitor(log)
-        got = _call(student_fn, (json.loads(json.dumps(log)),), "your monitor")
+        got = _call(student_fn, (json.loads(json.dumps(log)),), "your monitor", monitor)
         try:
             got = [{k: r[k] for k in ("class", "n", "rate", "failures")} for r in got]
         except (TypeError, KeyError) as e:
@@ -335,7 +335,7 @@ def check_gpu_hours(student_fn, n_random: int = 20) -> None:
                round(rng.uniform(0.05, 0.7), 3)) for _ in range(n_random)]
     for args in cases:
         want = training_gpu_hours(*args)
-        got = _call(student_fn, args, "your gpu_hours")
+        got = _call(student_fn, args, "your gpu_hours", training_gpu_hours)
         try:
             got = float(got)
         except (TypeError, ValueError):

@@ -35,7 +35,7 @@ def check_cross_entropy(student_fn, n_random: int = 20) -> None:
         cases.append((torch.randn(n, v, generator=g) * rng.choice((0.5, 3.0, 30.0)), targets))
     for logits, targets in cases:
         want = F.cross_entropy(logits, targets, ignore_index=-1).item()
-        got = float(_call(student_fn, (logits.clone(), targets.clone()), "your cross_entropy"))
+        got = float(_call(student_fn, (logits.clone(), targets.clone()), "your cross_entropy", F.cross_entropy))
         if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
             continue
         scored = targets != -1
@@ -126,7 +126,7 @@ def check_merge(student_fn, n_random: int = 20) -> None:
         cases.append((ids, pair, 256 + rng.randrange(100)))
     for ids, pair, new_id in cases:
         original = list(ids)
-        got = _call(student_fn, (list(ids), pair, new_id), "your merge")
+        got = _call(student_fn, (list(ids), pair, new_id), "your merge", merge)
         want = merge(ids, pair, new_id)
         if not isinstance(got, (list, tuple)):
             raise AssertionError(f"merge({ids}, {pair}, {new_id}) returned a {type(got).__name__}; return a list of ids")
