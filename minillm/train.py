@@ -95,7 +95,7 @@ def _check_finite(loss_sum: torch.Tensor, step: int, runtime: Runtime) -> None:
 
     A NaN loss trains on silently (AdamW turns every weight NaN), so it is caught here. On a CPU the check
     costs nothing (its ops are synchronous); on a GPU `.item()` would make the host wait every step, so
-    there the flag is read at log steps only (see the loop)."""
+    there the summed losses are read at log and checkpoint steps only (see the loop)."""
     if torch.isfinite(loss_sum).all():
         return
     raise NonFiniteLoss(
@@ -207,9 +207,10 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                     loss, (B, T) = forward_backward(eager, step)
 
             done = step + 1
+            log_due = done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps
+            checkpoint_due = (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0) or done == cfg.max_steps
             bad_loss = loss if bad_loss is None else bad_loss + loss   # NaN or inf anywhere stays non-finite
-            if (device.type == "cpu" or done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps
-                    or (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)):   # never save NaN weights
+            if device.type == "cpu" or log_due or checkpoint_due:   # checkpoint steps too: never save NaN weights
                 _check_finite(distributed.all_sum(bad_loss.detach()), done, runtime)   # before this step's update
                 bad_loss = None
 
@@ -229,8 +230,9 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             bar.update(1)
 
             logged = False
-            if done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps:
-                # the only host sync of a step, and only at log steps; the mean over every process's rows
+            if log_due:
+                # with the finiteness check, the only host syncs of a step, and only at log and checkpoint steps;
+                # the mean over every process's rows
                 loss_value = (distributed.all_sum(loss) / procs).item()
                 now = time.perf_counter()
                 tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
@@ -264,8 +266,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             if logged and on_log is not None and main:
                 on_log(history)
 
-            saved = main and out_dir is not None and ((cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0)
-                                                      or done == cfg.max_steps)
+            saved = main and out_dir is not None and checkpoint_due
             if saved:
                 last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
                 save_checkpoint(
