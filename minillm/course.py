@@ -339,11 +339,12 @@ def _evaluate_and_report(run: Run, world: World, tok: Tokenizer, base: GPT, v1: 
 
 
 def artifacts_dir() -> Path:
-    """The git-ignored cache the notebooks share: <repo>/artifacts when minillm is a checkout, else ./artifacts.
-    Relative to the working directory where it can be (`../artifacts` from notebooks/), so what a notebook
-    prints names no folder of the machine it ran on."""
+    """The git-ignored cache the notebooks share: MINILLM_ARTIFACTS when set (Colab's setup sets it), else
+    <repo>/artifacts when minillm is a checkout, else ./artifacts. Relative to the working directory where it
+    can be (`../artifacts` from notebooks/), so what a notebook prints names no folder of the machine it ran on."""
     repo = Path(__file__).resolve().parent.parent
-    path = (repo if (repo / "pyproject.toml").exists() else Path.cwd()) / "artifacts"
+    chosen = os.environ.get("MINILLM_ARTIFACTS", "").strip()
+    path = Path(chosen) if chosen else (repo if (repo / "pyproject.toml").exists() else Path.cwd()) / "artifacts"
     try:
         return Path(os.path.relpath(path))
     except ValueError:          # Windows: another drive than the working directory's

@@ -2,24 +2,29 @@
 
 Each line is one check, marked "ok", "note" (worth knowing, nothing to do) or "PROBLEM" (with what to do):
 Python and torch versions, which torch build (CPU or CUDA), the device and precision the course will use
-and how torch's CPU threads wait (minillm.device, minillm.threads), free disk for a run of the preset and
-free memory, and the packages the notebooks import, against the versions CI tested (constraints.txt).
+and how torch's CPU threads wait (minillm.device, minillm.threads), a trial of a few training steps on
+that device against the CPU (a device is trusted once its losses are the CPU's: MPS has given wrong ones
+with some torch releases), free disk for a run of the preset and free memory (psutil), and the packages
+the notebooks import, against the versions CI tested (constraints.txt).
 Notebook 00 prints the same report. The command exits with status 1 when a check found a problem.
 """
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 import shutil
 import sys
 from pathlib import Path
 
-MIN_PYTHON = (3, 10)
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+MIN_PYTHON = (3, 11)   # pyproject.toml says the same; tests/test_install.py resolves the pins on 3.11.0 and newer
 BYTES_PER_PARAM_ON_DISK = 12 * 10   # a training checkpoint holds weights + 2 AdamW moments (12 bytes per
                                     # parameter in fp32); a run keeps about ten (stages, notebooks' extras)
 MIN_FREE_MEMORY = 2 * 2**30
-PACKAGES = ("tiktoken", "regex", "safetensors", "numpy", "matplotlib", "tqdm", "jupyterlab",
+PACKAGES = ("tiktoken", "regex", "safetensors", "numpy", "matplotlib", "tqdm", "psutil", "packaging", "jupyterlab",
             "ipywidgets", "nbmake")
 EXTRAS = {"transformers": "hf", "nbgrader": "grading"}
 CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
@@ -32,38 +37,78 @@ def tested_versions(path: Path = CONSTRAINTS) -> dict[str, str]:
     out = {}
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            out[package_key(name)] = version.strip()
+        if line:
+            pin = Requirement(line)
+            out[package_key(pin.name)] = next(s.version for s in pin.specifier if s.operator == "==")
     return out
 
 
 def package_key(name: str) -> str:
-    """A package's name as pip compares it: lower case, '-' for '_' and '.'."""
-    return name.strip().lower().replace("_", "-").replace(".", "-")
+    """A package's name as pip compares it (PEP 503: lower case, one '-' for any run of '-', '_' and '.')."""
+    return canonicalize_name(name)
+
+
+def same_release(installed: str, pinned: str) -> bool:
+    """Whether an installed version is the pinned one, a local build label aside (torch 2.13.0+cpu is 2.13.0)."""
+    return Version(installed).public == Version(pinned).public
 
 
 def free_memory() -> int | None:
-    """Bytes of memory available now, or None where this cannot be read."""
+    """Bytes of memory available now (what programs can get without swapping), or None where this cannot be read."""
     try:
-        if hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        if sys.platform == "win32":
-            import ctypes
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except (ImportError, OSError, RuntimeError):
+        return None
 
-            class MemoryStatus(ctypes.Structure):
-                _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
-                            ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
-                            ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
-                            ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
-                            ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
-            status = MemoryStatus()
-            status.dwLength = ctypes.sizeof(MemoryStatus)
-            if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
-                return int(status.ullAvailPhys)
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None   # macOS has no SC_AVPHYS_PAGES
+
+TRIAL_STEPS = 8
+TRIAL_TOLERANCE = 0.1   # nats: the largest gap from the CPU's fp32 losses a working device shows over the
+                        # trial (CPU bf16 autocast: ~0.01); a wrong kernel is off by far more, or not finite
+
+
+def trial_losses(runtime, steps: int = TRIAL_STEPS, seed: int = 0) -> list[float]:
+    """The losses of `steps` training steps (minillm.train, as the course trains) of a tiny GPT on 8 fixed
+    random sequences, on the runtime's device and precision: the same numbers on every device, up to rounding."""
+    import torch
+
+    from minillm.model import GPT, GPTConfig
+    from minillm.train import TrainConfig, train
+
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0))
+    data = torch.randint(0, 64, (8, 33), generator=torch.Generator().manual_seed(seed))
+    x, y = data[:, :-1].to(runtime.device), data[:, 1:].to(runtime.device)
+    cfg = TrainConfig(max_steps=steps, batch_size=8, learning_rate=1e-2, warmup_steps=0, log_interval=1,
+                      compile=False, seed=seed)
+    return [h["loss"] for h in train(model, lambda i: (x, y), cfg, runtime, progress=False).history]
+
+
+def device_trial(runtime, trial=trial_losses) -> tuple[str, str, str]:
+    """A few training steps on the chosen device against the same steps on the CPU in fp32: (status, what, detail)."""
+    import torch
+
+    from minillm.device import Runtime
+    from minillm.train import NonFiniteLoss
+
+    where = f"{runtime.device_type} in {runtime.precision}"
+    fix = "train with --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32"
+    is_reference = runtime.device_type == "cpu" and runtime.precision == "fp32"
+    reference = None if is_reference else trial(Runtime(torch.device("cpu"), "fp32", "the reference"))
+    try:
+        losses = trial(runtime)
+    except NonFiniteLoss:
+        return "PROBLEM", "trial", f"the loss was not a finite number within {TRIAL_STEPS} training steps on {where}: {fix}"
+    falling = losses[-1] < losses[0]
+    detail = f"{len(losses)} training steps on {where}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+    if is_reference:        # what other devices are compared with: here only whether it learns
+        return ("ok" if falling else "PROBLEM", "trial", detail + (", falling (the CPU in fp32 is the reference "
+                "other devices are checked against)" if falling else ", not falling: reinstall torch"))
+    gap = max(abs(a - b) for a, b in zip(losses, reference))
+    detail += f", within {gap:.3f} of the CPU's fp32 losses (tolerance {TRIAL_TOLERANCE:g})"
+    if gap <= TRIAL_TOLERANCE and falling:
+        return "ok", "trial", detail
+    return "PROBLEM", "trial", detail.replace("within", "off by").replace(" (tolerance", " (more than") + f": {fix}"
 
 
 def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
@@ -87,9 +132,9 @@ def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
     try:
         runtime = choose_runtime()
         rows.append(("ok", "device", runtime.summary()))
+        rows.append(device_trial(runtime))
     except ValueError as e:
         rows.append(("PROBLEM", "device", str(e)))
-        runtime = None
     p = get_preset(preset)
     params = GPT(p.model).num_params()
     need = params * BYTES_PER_PARAM_ON_DISK
@@ -116,8 +161,7 @@ def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
                 rows.append(("PROBLEM", name, "not installed: pip install -r requirements.txt -e ."))
             continue
         want = tested.get(package_key(name))
-        base = version.split("+")[0]
-        if want is None or base == want.split("+")[0]:
+        if want is None or same_release(version, want):
             rows.append(("ok", name, version))
         else:
             rows.append(("note", name, f"{version}; CI tested {want} (pip install -r requirements.txt "

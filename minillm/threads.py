@@ -16,10 +16,10 @@ programs are using at least `BUSY_CORES` of the cores torch's threads need, wait
 choice is made here, before `import torch`, and is left alone if torch was loaded first. What was chosen,
 and why, is printed once with the device (`Runtime.summary()`).
 
-How busy the machine is: on Linux, the CPU time others used over the `WINDOW_S` just before the choice
-(/proc/stat), so a job that has just ended (the install before a course, the previous notebook's kernel)
-does not count; elsewhere the last minute's load average. Windows has neither, and keeps OpenMP's default.
-A program started after the choice is not seen, and in a container both figures may be the host's.
+How busy the machine is: the CPU time others used over the `WINDOW_S` just before the choice (psutil, on
+Linux, macOS and Windows alike), so a job that has just ended (the install before a course, the previous
+notebook's kernel) does not count. A program started after the choice is not seen, and in a container the
+figure may be the host's.
 
 Overrides, which always win:
     OMP_WAIT_POLICY=ACTIVE|PASSIVE   OpenMP's own variable, read when torch loads
@@ -29,7 +29,6 @@ This module must not import torch.
 """
 import os
 import sys
-import time
 from dataclasses import dataclass
 
 BUSY_CORES = 0.5  # others using at least half a core that torch's threads need: sleep instead of spinning
@@ -81,27 +80,14 @@ def choose_wait(env, busy: tuple[float, str] | None, cpus: int, torch_loaded: bo
     return WaitPolicy(False, f"{what}, so the cores are free (OMP_WAIT_POLICY=PASSIVE makes them sleep)")
 
 
-def _proc_stat() -> tuple[int, int]:
-    """(all, idle) CPU ticks since boot, from the first line of /proc/stat."""
-    with open("/proc/stat") as f:
-        ticks = [int(t) for t in f.readline().split()[1:]]
-    return sum(ticks[:8]), ticks[3] + ticks[4]  # user..steal (guest time is inside user); idle + iowait
-
-
 def measure_busy(cpus: int) -> tuple[float, str] | None:
     """How many cores other programs use now: (cores, over which time), or None where the system cannot say."""
     try:
-        all0, idle0 = _proc_stat()
-        time.sleep(WINDOW_S)  # this process sleeps, so what is used meanwhile is others'
-        all1, idle1 = _proc_stat()
-        if all1 > all0:
-            return cpus * (1 - (idle1 - idle0) / (all1 - all0)), f"in the last {WINDOW_S:g} s"
-    except (OSError, ValueError, IndexError):
-        pass  # not Linux
-    try:
-        return os.getloadavg()[0], "on average in the last minute (load average)"
-    except (AttributeError, OSError):  # Windows
+        import psutil
+        percent = psutil.cpu_percent(interval=WINDOW_S)  # this process sleeps meanwhile: what is used is others'
+    except (ImportError, OSError, RuntimeError):  # psutil missing, or a system it cannot read
         return None
+    return cpus * percent / 100, f"in the last {WINDOW_S:g} s"
 
 
 CHOICE: WaitPolicy | None = None  # what choose_at_import chose; device.Runtime.summary prints it

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_check_has_a_status_and_a_healthy_machine_is_ready():
     rows = doctor.checks("smoke")
-    assert [what for _, what, _ in rows[:4]] == ["python", "torch", "device", "disk"]
+    assert [what for _, what, _ in rows[:5]] == ["python", "torch", "device", "trial", "disk"]
     assert {status for status, _, _ in rows} <= {"ok", "note", "PROBLEM"}
     names = {what for _, what, _ in rows}
     assert set(doctor.PACKAGES) <= names and set(doctor.EXTRAS) <= names
@@ -107,3 +107,55 @@ def test_in_ci_what_is_installed_is_what_constraints_pin():
     assert not unpinned and not differ, (
         f"constraints.txt is out of date: not pinned {unpinned}, other versions {differ}; regenerate it as "
         "tools/freeze_constraints.py says")
+
+
+def _runtime(precision):
+    import torch
+    from minillm.device import Runtime
+    return Runtime(torch.device("cpu"), precision, "test")
+
+
+def test_the_device_trial_passes_a_device_whose_losses_are_the_cpus():
+    """CPU bf16 autocast stands for an accelerator: its rounding is a real difference from fp32, within tolerance."""
+    fp32, bf16 = doctor.trial_losses(_runtime("fp32")), doctor.trial_losses(_runtime("bf16"))
+    assert len(fp32) == doctor.TRIAL_STEPS and fp32[-1] < fp32[0] - 0.3            # it learns the 8 sequences
+    assert 0 < max(abs(a - b) for a, b in zip(fp32, bf16)) < doctor.TRIAL_TOLERANCE / 2
+    assert doctor.trial_losses(_runtime("fp32")) == fp32                           # same seed, same numbers
+    assert doctor.device_trial(_runtime("fp32")) == (       # the CPU in fp32 is the reference itself
+        "ok", "trial", f"8 training steps on cpu in fp32: loss {fp32[0]:.3f} -> {fp32[-1]:.3f}, falling (the CPU in "
+        "fp32 is the reference other devices are checked against)")
+    status, what, detail = doctor.device_trial(_runtime("bf16"))
+    assert (status, what) == ("ok", "trial")
+    assert detail.startswith(f"8 training steps on cpu in bf16: loss {fp32[0]:.3f} -> ")
+    assert detail.endswith(f"of the CPU's fp32 losses (tolerance {doctor.TRIAL_TOLERANCE:g})")
+
+
+def test_the_device_trial_flags_wrong_losses_and_a_nan(monkeypatch):
+    def wrong(runtime):                  # a device whose kernels compute something else
+        losses = doctor.trial_losses(runtime)
+        return losses if runtime.precision == "fp32" else [x + 0.5 for x in losses]
+
+    status, _, detail = doctor.device_trial(_runtime("bf16"), trial=wrong)
+    assert status == "PROBLEM" and ", off by 0.5" in detail
+    assert detail.endswith("(more than 0.1): train with --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32")
+
+    from minillm.model import GPT
+    forward = GPT.forward
+
+    def nan_under_autocast(self, idx, targets=None, **kw):      # a kernel that overflows in low precision
+        logits, loss = forward(self, idx, targets, **kw)
+        import torch
+        if loss is not None and torch.is_autocast_enabled("cpu"):
+            loss = loss * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(GPT, "forward", nan_under_autocast)
+    assert doctor.device_trial(_runtime("bf16")) == (
+        "PROBLEM", "trial", "the loss was not a finite number within 8 training steps on cpu in bf16: train with "
+        "--device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32")
+
+
+def test_the_readme_states_the_trial_the_doctor_runs():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"a trial of {doctor.TRIAL_STEPS} training steps of a tiny model on that device against the same steps "
+            f"on the CPU (its losses must be the CPU's to within {doctor.TRIAL_TOLERANCE:g})") in text

@@ -6,7 +6,10 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +34,10 @@ def ci_commands() -> list[list[str]]:
 
 
 def test_install_and_test_lines_are_what_ci_runs():
-    installs = [words(c) for c in readme_commands() if words(c)[0] == "pip"]
+    installs = []                       # each install line once, in order; the CPU-index line has its own test
+    for c in readme_commands():
+        if words(c)[0] == "pip" and "--index-url" not in words(c) and words(c) not in installs:
+            installs.append(words(c))
     assert ["pytest"] in [words(c) for c in readme_commands()]
     # CI installs what the README installs (the instructor's extra too, so the grading tests run), then tests
     pinned = ["-c", "constraints.txt"]      # the versions CI tested (tests/test_doctor.py keeps the file current)
@@ -39,6 +45,29 @@ def test_install_and_test_lines_are_what_ci_runs():
                                                          ["pip", "install", "-r", "requirements.txt", *pinned, "-e", "."],
                                                          ["pip", "install", "-e", ".[grading]", *pinned],
                                                          ["pip", "install", "-e", ".[hf]", *pinned], ["pytest"]]
+
+
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def test_the_cpu_only_linux_line_installs_the_tested_torch_from_pytorchs_cpu_index():
+    """Run as written (here torch is installed, so pip has nothing to do); then, where PyTorch's index can be
+    reached (not from CI), that it serves this torch's CPU wheel for every supported Python on Linux."""
+    import urllib.request
+    from minillm import doctor
+
+    lines = [c for c in readme_commands() if "--index-url" in words(c)]
+    torch = doctor.tested_versions(ROOT / "constraints.txt")["torch"]
+    assert [words(c) for c in lines] == [["pip", "install", f"torch=={torch}", "--index-url", CPU_INDEX]]
+    p = subprocess.run([sys.executable, "-m", *words(lines[0])], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        page = urllib.request.urlopen(f"{CPU_INDEX}/torch/", timeout=20).read().decode()
+    except OSError:
+        pytest.skip(f"{CPU_INDEX} cannot be reached from here: which wheels it serves is not checked")
+    for py in ("311", "312", "313", "314"):
+        assert re.search(rf"torch-{re.escape(torch)}%2Bcpu-cp{py}-cp{py}-manylinux[^\"]*x86_64\.whl|"
+                         rf"torch-{re.escape(torch)}\+cpu-cp{py}-cp{py}-manylinux[^\"]*x86_64\.whl", page), py
 
 
 def test_jupyter_line_opens_the_notebooks():
