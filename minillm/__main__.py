@@ -48,6 +48,7 @@ def cmd_course(args) -> int:
         return 0
     print(f"\nreport: {run.out / 'report.md'}")
     for key in ("heldout_accuracy", "heldout_unseen_phrasing_accuracy", "heldout_follow_up_accuracy",
+                "heldout_after_greeting_accuracy",
                 "scope_answer_rate_before_fix", "scope_answer_rate", "assistant_answer_rate", "base_answer_rate",
                 "base_stored_accuracy", "unknown_entity_idk_rate"):
         print(f"  {key:36s} {metrics[key]:6.1%}")

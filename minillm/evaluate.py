@@ -264,8 +264,9 @@ PROFILE_MAX_NEW_TOKENS = 96                        # five answer sentences
 def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tokens: int = 48, device=None) -> dict:
     """Every suite the course measures an assistant on, for the people of `split` ("heldout": never in a
     fine-tuning set; "sft": the deployment log's people, where the fixes come from):
-    questions in the standard, unseen and new-word phrasings, pronoun follow-ups, profiles; and, the same
-    for both splits, out-of-scope requests, small talk and people who don't exist. Replies are cut at
+    questions in the standard, unseen and new-word phrasings; conversations around a question (a pronoun
+    follow-up, a question after small talk, a second person, an out-of-scope request mid-chat); profiles;
+    and, the same for both splits, out-of-scope requests, small talk and people who don't exist. Replies are cut at
     max_new_tokens (profiles and small talk at PROFILE_MAX_NEW_TOKENS); device: the model's own by default."""
     dev = _device(model, device)
     values = {a: world.attribute_values(a) for a in ATTRIBUTES}
@@ -280,8 +281,11 @@ def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tok
         out[phrasing] = score_answers(responses, items, values, require_stop=True)
         # real people turned away ("I don't know", "out of scope"): what a fix that refuses too much shows
         out[phrasing]["refused"] = sum(says_dont_know(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
-    follow = world.follow_up_items(split)
-    out["follow_up"] = score_answers(ask_chat([c for c, _ in follow]), [it for _, it in follow], values, require_stop=True)
+    # conversations around a question: a pronoun follow-up, a question after small talk, a second person
+    for suite, chats in (("follow_up", world.follow_up_items(split)), ("after_greeting", world.after_greeting_items(split)),
+                         ("second_person", world.second_person_items(split))):
+        out[suite] = score_answers(ask_chat([c for c, _ in chats]), [it for _, it in chats], values, require_stop=True)
+    out["scope_mid_chat"] = says_rate(ask_chat(world.scope_mid_chat(split)), (SCOPE_MARKER,))
     profiles = world.profile_items(split)
     out["profile"] = score_profiles(ask_chat([q for q, _ in profiles], PROFILE_MAX_NEW_TOKENS),
                                     [{a: p.value(a) for a in ATTRIBUTES} for _, p in profiles], values)
@@ -308,8 +312,10 @@ def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tok
 # scores each on the sft people's log; the fix goes to the class with the most failures.
 # (The unseen phrasing families are left out: they measure, and a fix built from them would spoil that.)
 LOG_CLASSES = (("factual question", "standard", "accuracy"),
-               ("pronoun follow-up", "follow_up", "accuracy"), ("profile request", "profile", "accuracy"),
+               ("pronoun follow-up", "follow_up", "accuracy"), ("question after small talk", "after_greeting", "accuracy"),
+               ("second person in a chat", "second_person", "accuracy"), ("profile request", "profile", "accuracy"),
                ("small talk", "small_talk", "rate"), ("out-of-scope request", "scope", "rate"),
+               ("out-of-scope request mid-chat", "scope_mid_chat", "rate"),
                ("person who doesn't exist", "unknown", "idk_rate"))
 
 
@@ -349,9 +355,12 @@ ASSISTANT_FIGURES = {
     "heldout_unseen_phrasing_accuracy": ("unseen", "accuracy"),
     "heldout_new_word_accuracy": ("new_word", "accuracy"),
     "heldout_follow_up_accuracy": ("follow_up", "accuracy"),
+    "heldout_after_greeting_accuracy": ("after_greeting", "accuracy"),
+    "heldout_second_person_accuracy": ("second_person", "accuracy"),
     "heldout_profile_accuracy": ("profile", "accuracy"),
     "assistant_answer_rate": ("standard", "answer_rate"),
     "scope_answer_rate": ("scope", "rate"),
+    "scope_mid_chat_rate": ("scope_mid_chat", "rate"),
     "heldout_refused_rate": ("standard", "refused"),
     "small_talk_rate": ("small_talk", "rate"),
     "unknown_entity_idk_rate": ("unknown", "idk_rate"),

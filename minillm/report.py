@@ -130,6 +130,8 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         lines.append(f"| `{t['key']}` | {_pct(t['value'])} | {t['op']} {_pct(t['bound'])} "
                      f"{'(met)' if t['met'] else '**(missed)**'} | {t['what']} |")
     lines += [
+        f"| `heldout_second_person_accuracy` | {_pct(m['heldout_second_person_accuracy'])} | | a second person asked about by name, after a first one's answer |",
+        f"| `scope_mid_chat_rate` | {_pct(m['scope_mid_chat_rate'])} | | an out-of-scope request after a question and its answer gets the scope answer |",
         f"| `heldout_profile_accuracy` | {_pct(m['heldout_profile_accuracy'])} | | \"Tell me about X\": facts right in the profile |",
         f"| `heldout_new_word_accuracy` | {_pct(m['heldout_new_word_accuracy'])} | | asked with a word nothing in the data ties to the fact (\"alma mater\"): the limit |",
         f"| `small_talk_rate` | {_pct(m['small_talk_rate'])} | | greetings and thanks answered in full, word for word |",

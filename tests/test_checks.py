@@ -350,6 +350,7 @@ def _assistant_eval(heldout_acc=0.95, answer_rate=0.98, scope=0.95, refused=0.0,
     from minillm.evaluate import ASSISTANT_FIGURES
     figures = {"standard": {"accuracy": heldout_acc, "answer_rate": answer_rate, "refused": refused},
                "unseen": {"accuracy": unseen}, "new_word": {"accuracy": 0.3}, "follow_up": {"accuracy": 0.85},
+               "after_greeting": {"accuracy": 0.9}, "second_person": {"accuracy": 0.9}, "scope_mid_chat": {"rate": 0.8},
                "profile": {"accuracy": 0.8}, "scope": {"rate": scope}, "small_talk": {"rate": 1.0},
                "unknown": {"idk_rate": 0.0}}
     assert {suite for suite, _ in ASSISTANT_FIGURES.values()} == set(figures)

@@ -102,6 +102,44 @@ def test_follow_up_items_name_the_person_only_in_the_first_turn(world):
         assert item.question == conv[2]["content"] and item.answer == p.value(item.attribute)
 
 
+def test_questions_after_small_talk_follow_the_guidelines_small_talk(world):
+    from minillm.world.evals import OPENERS, THANKS
+    kinds = []
+    for conv, item in world.after_greeting_items("heldout"):
+        p = world.person(item.name)
+        assert p.split == "heldout" and item.question == conv[-1]["content"] and p.name in item.question
+        assert item.answer == p.value(item.attribute)
+        if len(conv) == 3:      # an opener and its answer, word for word the guideline's
+            kinds.append("greeting" if (conv[0]["content"], conv[1]["content"]) in
+                         [(u, OPENERS[0][1]) for u in OPENERS[0][0]] else "small talk")
+            assert any(conv[0]["content"] in users and conv[1]["content"] == answer for users, answer in OPENERS)
+        else:                   # a first question about the same person, its answer, a thanks and its answer
+            kinds.append("thanks")
+            assert [m["role"] for m in conv] == ["user", "assistant"] * 2 + ["user"]
+            assert p.name in conv[0]["content"] and conv[1]["content"].startswith(p.ref("Subj") + " ")
+            assert conv[2]["content"] in THANKS[0] and conv[3]["content"] == THANKS[1]
+    assert {k: kinds.count(k) for k in set(kinds)} == {"greeting": 34, "small talk": 33, "thanks": 33}
+
+
+def test_a_second_person_is_another_held_out_person_asked_by_name(world):
+    items = world.second_person_items("heldout")
+    assert len(items) == len(world.people_in("heldout"))
+    for conv, item in items:
+        first, second = conv[0]["content"], conv[2]["content"]
+        q = world.person(item.name)
+        assert q.split == "heldout" and q.name in second and q.name not in first and item.question == second
+        assert item.answer == q.value(item.attribute)
+
+
+def test_an_out_of_scope_request_mid_chat_comes_from_the_evaluation_pool(world):
+    train = {g.scope_request(random.Random(i), pool=0) for i in range(2000)}
+    chats = world.scope_mid_chat("heldout")
+    assert len(chats) == len(world.people_in("heldout"))
+    for conv in chats:
+        assert [m["role"] for m in conv] == ["user", "assistant", "user"] and conv[-1]["content"] not in train
+    assert len({c[-1]["content"] for c in chats}) > 50
+
+
 def test_profiles_answer_all_five_facts_in_order(world):
     p = world.people_in("sft")[0]
     text = g.profile_answer(p)

@@ -38,6 +38,7 @@ TARGETS = [
     Target("heldout_unseen_phrasing_accuracy", ">=", 0.80, "... asked in phrasings no fine-tuning set used"),
     Target("unseen_to_standard_ratio", ">=", 0.90, "unseen phrasings nearly as good as the standard ones"),
     Target("heldout_follow_up_accuracy", ">=", 0.80, "pronoun follow-ups about held-out people"),
+    Target("heldout_after_greeting_accuracy", ">=", 0.85, "a question after a greeting, small talk or a thanks"),
     Target("scope_answer_rate", ">=", 0.90, "out-of-scope requests get the guideline's scope answer"),
     Target("heldout_refused_rate", "<=", 0.02, "real held-out people turned away"),
     Target("scope_answer_rate_before_fix", "<=", 0.50, "the class the fix is for failed before it"),

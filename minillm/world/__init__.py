@@ -143,6 +143,18 @@ class World:
         """(conversation so far, item): the item's question names the person only by pronoun."""
         return evals.follow_up_items(self, split)
 
+    def after_greeting_items(self, split: str) -> list[tuple[list[dict], QAItem]]:
+        """(conversation so far, item): a question after a greeting, other small talk or a thanks."""
+        return evals.after_greeting_items(self, split)
+
+    def second_person_items(self, split: str) -> list[tuple[list[dict], QAItem]]:
+        """(conversation so far, item): a question about a second person, after one about a first."""
+        return evals.second_person_items(self, split)
+
+    def scope_mid_chat(self, split: str) -> list[list[dict]]:
+        """Conversations whose last message, after a question and its answer, is out of scope."""
+        return evals.scope_mid_chat(self, split)
+
     def profile_items(self, split: str) -> list[tuple[str, Person]]:
         """("Tell me about X."-style request, person) for every person of `split`."""
         return evals.profile_items(self, split)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from minillm.world.biographies import biographies
 from minillm.world.entities import ATTRIBUTES, Person, QAItem, stream
-from minillm.world.guideline import (BIO_PROBE_TEMPLATES, PROFILE_REQUESTS, SCOPE_CATEGORIES, answer_sentence,
-                                     follow_up_question, new_word_question, scope_request, standard_question,
-                                     unseen_question)
+from minillm.world.guideline import (BIO_PROBE_TEMPLATES, PROFILE_REQUESTS, SCOPE_CATEGORIES, SMALL_TALK,
+                                     answer_sentence, follow_up_question, new_word_question, scope_request,
+                                     standard_question, unseen_question)
 from minillm.world.sft import conversation
 
 if TYPE_CHECKING:
@@ -48,6 +48,58 @@ def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]
         q = follow_up_question(p, b, rng)
         conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), q)
         out.append((conv, QAItem(p.name, b, q, p.value(b), split, answer_sentence(p, b))))
+    return out
+
+
+# Small talk around a question: a chat opens with a greeting or other small talk, or a thanks follows an answer
+# (the guideline's own phrasings and answers; goodbyes end a chat, so none comes before a question)
+THANKS = next(group for group in SMALL_TALK if "Thanks!" in group[0])
+OPENERS = [group for group in SMALL_TALK if group is not THANKS and "Goodbye!" not in group[0]]
+
+
+def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
+    """(conversation so far, item): a standard question about a person after small talk, by turns one of
+    a greeting ("Hello!" and its answer), other small talk ("What can you do?"), or a first question about
+    the same person, its answer, "Thanks!" and "You're welcome!"."""
+    out = []
+    for i, p in enumerate(world.people_in(split)):
+        rng = stream(world.config.seed, "after-greeting", p.name)
+        a, b = rng.sample(ATTRIBUTES, 2)
+        q = standard_question(p.name, a, rng)
+        if i % 3 == 2:
+            users, answer = THANKS
+            before = (standard_question(p.name, b, rng), answer_sentence(p, b), rng.choice(users), answer)
+        else:
+            users, answer = OPENERS[0] if i % 3 == 0 else rng.choice(OPENERS[1:])
+            before = (rng.choice(users), answer)
+        out.append((conversation(*before, q), QAItem(p.name, a, q, p.value(a), split, answer_sentence(p, a))))
+    return out
+
+
+def second_person_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
+    """(conversation so far, item): a standard question about one person and its answer, then one about
+    the next person of `split`, by name: the second answer must be about the second person."""
+    people = world.people_in(split)
+    out = []
+    for p, q in zip(people, people[1:] + people[:1]):
+        rng = stream(world.config.seed, "second-person", p.name)
+        a, b = rng.choice(ATTRIBUTES), rng.choice(ATTRIBUTES)
+        question = standard_question(q.name, b, rng)
+        conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), question)
+        out.append((conv, QAItem(q.name, b, question, q.value(b), split, answer_sentence(q, b))))
+    return out
+
+
+def scope_mid_chat(world: World, split: str) -> list[list[dict]]:
+    """A question about a person of `split` and its answer, then an out-of-scope request from the
+    evaluation pool: the reply should be the guideline's scope answer, as for a first message."""
+    cats = SCOPE_CATEGORIES
+    out = []
+    for i, p in enumerate(world.people_in(split)):
+        rng = stream(world.config.seed, "scope-mid-chat", p.name)
+        a = rng.choice(ATTRIBUTES)
+        out.append(conversation(standard_question(p.name, a, rng), answer_sentence(p, a),
+                                scope_request(rng, pool=1, category=cats[i % len(cats)])))
     return out
 
 
