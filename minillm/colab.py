@@ -7,13 +7,13 @@ ipykernel pinned at the versions it has so pip can never swap them. The course f
 `artifacts/`, where each stage's models are kept) is on Google Drive when the README's Colab steps were
 followed, so a disconnect loses nothing already trained; MINILLM_ARTIFACTS puts `artifacts/` elsewhere.
 
-The preset: Colab's free GPU is a T4, on which the `gpu` preset would train for an estimated quarter hour
+The preset: on Colab's free T4 the `gpu` preset would train for an estimated quarter hour
 (`t4_training_minutes`: 6·N·D against the T4's fp16 peak) before its world, tokenizer and evaluation,
-more than the course's ~20 minutes; so unless MINILLM_PRESET is set, Colab runs the `cpu` preset, whose
-figures the README gives (on the GPU, in fp16 + GradScaler).
+longer than the course's other presets take; so on a T4 (or without a GPU), unless MINILLM_PRESET is
+set, Colab runs the `cpu` preset (on the T4 it trains in fp16 + GradScaler). A faster GPU keeps `gpu`.
 
 Imported, this module needs nothing the course installs (it runs before they are there); only
-`t4_training_minutes`, called once they are, imports torch.
+`t4_training_minutes` and `_gpu_name`, called once they are, import torch.
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, COURSE)
     import minillm.colab
     minillm.colab.setup()"""
-KEEP = ("torch", "numpy", "ipykernel")   # what Colab preloads and the course must not replace
+KEEP = ("torch", "numpy", "ipykernel")
+_CHOSEN = "MINILLM_COLAB_PRESET"   # marks a MINILLM_PRESET that setup chose (a re-run decides again)   # what Colab preloads and the course must not replace
 DRIVE = Path("/content/drive")
 COLAB_PRESET = "cpu"
 T4_MFU = (0.15, 0.25)                     # the share of that peak a model this small reaches: an assumption
@@ -88,6 +89,11 @@ def t4_training_minutes(preset: str = "gpu") -> tuple[float, float]:
     return tuple(flops / (peak * mfu) / 60 for mfu in reversed(T4_MFU))
 
 
+def _gpu_name() -> str | None:
+    import torch
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 def setup(run=subprocess.run, environ=os.environ) -> list[str]:
     """Install the course into this Colab runtime and choose where its artifacts and preset come from.
     Prints and returns what it did, one line each."""
@@ -106,18 +112,26 @@ def setup(run=subprocess.run, environ=os.environ) -> list[str]:
     on_drive = DRIVE in folder.parents
     artifacts = environ.get("MINILLM_ARTIFACTS") or str(folder / "artifacts")
     environ["MINILLM_ARTIFACTS"] = artifacts
-    done.append(f"artifacts in {artifacts}: " + ("on Google Drive, so a disconnect keeps what was trained"
+    done.append(f"artifacts in {artifacts}: " + ("on Google Drive, which keeps what was trained across sessions "
+                                                 "(Colab writes to Drive in the background: let a stage's last "
+                                                 "message print before you close the runtime)"
                                                  if DRIVE in Path(artifacts).resolve().parents else
                                                  "this runtime's disk, lost when it disconnects (mount Drive and "
                                                  "clone the course there, as the README's Colab section says)"))
-    if environ.get("MINILLM_PRESET"):
+    if environ.get("MINILLM_PRESET") and not environ.get(_CHOSEN):
         done.append(f"preset {environ['MINILLM_PRESET']!r}, as MINILLM_PRESET says")
     else:
-        environ["MINILLM_PRESET"] = COLAB_PRESET
-        low, high = t4_training_minutes("gpu")
-        done.append(f"preset {COLAB_PRESET!r}: the 'gpu' preset would train an estimated {low:.0f}-{high:.0f} min "
-                    f"on a T4 (6·N·D at {T4_MFU[0]:.0%}-{T4_MFU[1]:.0%} of its fp16 peak); set MINILLM_PRESET=gpu "
-                    "before this cell to run it")
+        gpu = _gpu_name()
+        if gpu and "T4" not in gpu:
+            environ.pop("MINILLM_PRESET", None)
+            environ.pop(_CHOSEN, None)
+            done.append(f"preset 'gpu', as the hardware says ({gpu})")
+        else:
+            environ["MINILLM_PRESET"], environ[_CHOSEN] = COLAB_PRESET, "1"
+            low, high = t4_training_minutes("gpu")
+            done.append(f"preset {COLAB_PRESET!r}: the 'gpu' preset would train an estimated {low:.0f}-{high:.0f} "
+                        f"min on a T4 (6·N·D at {T4_MFU[0]:.0%}-{T4_MFU[1]:.0%} of its fp16 peak); set "
+                        "MINILLM_PRESET=gpu before this cell to run it")
     os.chdir(folder / "notebooks")
     done.append(f"working folder {folder / 'notebooks'}" + ("" if on_drive else " (not on Drive)"))
     for line in done:

@@ -16,10 +16,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
-
 MIN_PYTHON = (3, 11)   # pyproject.toml says the same; tests/test_install.py resolves the pins on 3.11.0 and newer
 BYTES_PER_PARAM_ON_DISK = 12 * 10   # a training checkpoint holds weights + 2 AdamW moments (12 bytes per
                                     # parameter in fp32); a run keeps about ten (stages, notebooks' extras)
@@ -32,6 +28,8 @@ CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
 
 def tested_versions(path: Path = CONSTRAINTS) -> dict[str, str]:
     """{package: version} of constraints.txt (the versions CI installed and tested); {} without the file."""
+    from packaging.requirements import Requirement
+
     if not path.exists():
         return {}
     out = {}
@@ -45,11 +43,13 @@ def tested_versions(path: Path = CONSTRAINTS) -> dict[str, str]:
 
 def package_key(name: str) -> str:
     """A package's name as pip compares it (PEP 503: lower case, one '-' for any run of '-', '_' and '.')."""
+    from packaging.utils import canonicalize_name
     return canonicalize_name(name)
 
 
 def same_release(installed: str, pinned: str) -> bool:
     """Whether an installed version is the pinned one, a local build label aside (torch 2.13.0+cpu is 2.13.0)."""
+    from packaging.version import Version
     return Version(installed).public == Version(pinned).public
 
 
@@ -85,7 +85,8 @@ def trial_losses(runtime, steps: int = TRIAL_STEPS, seed: int = 0) -> list[float
 
 
 def device_trial(runtime, trial=trial_losses) -> tuple[str, str, str]:
-    """A few training steps on the chosen device against the same steps on the CPU in fp32: (status, what, detail)."""
+    """A few training steps on the chosen device against the same steps on the CPU in fp32: (status, what, detail).
+    The trial runs on its own copy of torch's random state, so it changes nothing a notebook draws next."""
     import torch
 
     from minillm.device import Runtime
@@ -94,21 +95,25 @@ def device_trial(runtime, trial=trial_losses) -> tuple[str, str, str]:
     where = f"{runtime.device_type} in {runtime.precision}"
     fix = "train with --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32"
     is_reference = runtime.device_type == "cpu" and runtime.precision == "fp32"
-    reference = None if is_reference else trial(Runtime(torch.device("cpu"), "fp32", "the reference"))
     try:
-        losses = trial(runtime)
+        with torch.random.fork_rng(devices=[]):
+            reference = None if is_reference else trial(Runtime(torch.device("cpu"), "fp32", "the reference"))
+            losses = trial(runtime)
     except NonFiniteLoss:
         return "PROBLEM", "trial", f"the loss was not a finite number within {TRIAL_STEPS} training steps on {where}: {fix}"
+    except Exception as e:      # what a device that cannot run the course raises: no kernel image, out of memory, ...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return "PROBLEM", "trial", f"{TRIAL_STEPS} training steps on {where} failed ({type(e).__name__}: {first}): {fix}"
     falling = losses[-1] < losses[0]
     detail = f"{len(losses)} training steps on {where}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
     if is_reference:        # what other devices are compared with: here only whether it learns
         return ("ok" if falling else "PROBLEM", "trial", detail + (", falling (the CPU in fp32 is the reference "
                 "other devices are checked against)" if falling else ", not falling: reinstall torch"))
     gap = max(abs(a - b) for a, b in zip(losses, reference))
-    detail += f", within {gap:.3f} of the CPU's fp32 losses (tolerance {TRIAL_TOLERANCE:g})"
     if gap <= TRIAL_TOLERANCE and falling:
-        return "ok", "trial", detail
-    return "PROBLEM", "trial", detail.replace("within", "off by").replace(" (tolerance", " (more than") + f": {fix}"
+        return "ok", "trial", f"{detail}, within {gap:.3f} of the CPU's fp32 losses (tolerance {TRIAL_TOLERANCE:g})"
+    return "PROBLEM", "trial", (f"{detail}, off by {gap:.3f} from the CPU's fp32 losses (more than "
+                                f"{TRIAL_TOLERANCE:g}){'' if falling else ', not falling'}: {fix}")
 
 
 def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
@@ -121,8 +126,8 @@ def checks(preset: str | None = None, folder=".") -> list[tuple[str, str, str]]:
     try:
         import torch
     except ImportError:
-        return rows + [("PROBLEM", "torch", "not installed: pip install torch==2.13.0 (the CPU build), then "
-                                           "pip install -r requirements.txt -e .")]
+        return rows + [("PROBLEM", "torch", "not installed: install it with the line for your machine (the README's "
+                                           "\"Installing\"), then pip install -r requirements.txt -c constraints.txt -e .")]
     from minillm.config import get_preset
     from minillm.device import choose_runtime
     from minillm.model import GPT

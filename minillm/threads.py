@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass
 
 BUSY_CORES = 0.5  # others using at least half a core that torch's threads need: sleep instead of spinning
-WINDOW_S = 0.2  # how long the Linux measurement looks (20 ticks of a 100 Hz kernel clock per CPU)
+WINDOW_S = 0.2  # how long the measurement looks (psutil.cpu_percent over this many seconds)
 _AUTO = "MINILLM_WAIT_CHOSEN"  # marks an OMP_WAIT_POLICY set by minillm (children re-decide; a user's is kept)
 
 

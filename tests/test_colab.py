@@ -85,12 +85,13 @@ def test_setup_installs_beside_colabs_torch_numpy_and_kernel(course_on_drive, mo
     assert commands[1][-2:] == ["tiktoken>=0.7", "safetensors>=0.4"]          # only what is missing, with the pins
     assert len(commands) == 2 and all("-c" in c for c in commands)
     assert env["MINILLM_ARTIFACTS"] == str(course_on_drive / "artifacts") and env["MINILLM_PRESET"] == "cpu"
-    assert "on Google Drive, so a disconnect keeps what was trained" in done[1]
+    assert "on Google Drive, which keeps what was trained across sessions" in done[1]
     assert Path.cwd() == course_on_drive / "notebooks"
     low, high = colab.t4_training_minutes("gpu")
     assert done[2] == (f"preset 'cpu': the 'gpu' preset would train an estimated {low:.0f}-{high:.0f} min on a T4 "
                        "(6·N·D at 15%-25% of its fp16 peak); set MINILLM_PRESET=gpu before this cell to run it")
     assert capsys.readouterr().out.splitlines() == [f"Colab: {line}" for line in done]
+    assert colab.setup(run=lambda cmd, check: None, environ=env)[2] == done[2]     # a re-run decides again
 
 
 def test_setup_keeps_what_the_user_chose(course_on_drive, tmp_path):
@@ -100,6 +101,15 @@ def test_setup_keeps_what_the_user_chose(course_on_drive, tmp_path):
     assert done[1].endswith("this runtime's disk, lost when it disconnects (mount Drive and clone the course "
                             "there, as the README's Colab section says)")
     assert done[2] == "preset 'gpu', as MINILLM_PRESET says"
+
+
+def test_a_gpu_faster_than_a_t4_keeps_the_gpu_preset(course_on_drive, monkeypatch):
+    monkeypatch.setattr(colab, "_gpu_name", lambda: "NVIDIA A100-SXM4-40GB")
+    env = {}
+    done = colab.setup(run=lambda cmd, check: None, environ=env)
+    assert "MINILLM_PRESET" not in env and done[2] == "preset 'gpu', as the hardware says (NVIDIA A100-SXM4-40GB)"
+    monkeypatch.setattr(colab, "_gpu_name", lambda: "Tesla T4")
+    assert colab.setup(run=lambda cmd, check: None, environ=env)[2].startswith("preset 'cpu': the 'gpu' preset")
 
 
 def test_artifacts_go_where_minillm_artifacts_says(monkeypatch, tmp_path):
@@ -129,4 +139,4 @@ def test_the_readme_states_the_estimate_the_code_computes():
     low, high = colab.t4_training_minutes("gpu")
     assert found.groups() == (f"{low:.0f}", f"{high:.0f}", f"{tokens / 1e6:.0f}",
                               f"{colab.T4_MFU[0]:.0%}"[:-1], f"{colab.T4_MFU[1]:.0%}"[:-1])
-    assert f"the `{colab.COLAB_PRESET}` preset, whose figures are the ones below" in text
+    assert f"On a T4 it runs the `{colab.COLAB_PRESET}` preset, whose figures below were measured" in text

@@ -117,6 +117,7 @@ def _runtime(precision):
 
 def test_the_device_trial_passes_a_device_whose_losses_are_the_cpus():
     """CPU bf16 autocast stands for an accelerator: its rounding is a real difference from fp32, within tolerance."""
+    import torch
     fp32, bf16 = doctor.trial_losses(_runtime("fp32")), doctor.trial_losses(_runtime("bf16"))
     assert len(fp32) == doctor.TRIAL_STEPS and fp32[-1] < fp32[0] - 0.3            # it learns the 8 sequences
     assert 0 < max(abs(a - b) for a, b in zip(fp32, bf16)) < doctor.TRIAL_TOLERANCE / 2
@@ -124,6 +125,12 @@ def test_the_device_trial_passes_a_device_whose_losses_are_the_cpus():
     assert doctor.device_trial(_runtime("fp32")) == (       # the CPU in fp32 is the reference itself
         "ok", "trial", f"8 training steps on cpu in fp32: loss {fp32[0]:.3f} -> {fp32[-1]:.3f}, falling (the CPU in "
         "fp32 is the reference other devices are checked against)")
+    assert doctor.device_trial(_runtime("fp16"))[0] == "ok"      # fp16 autocast with its GradScaler, on the CPU
+    torch.manual_seed(5)
+    draw = torch.rand(3)
+    torch.manual_seed(5)
+    doctor.device_trial(_runtime("bf16"))
+    assert torch.equal(torch.rand(3), draw)                        # the trial leaves the caller's random state alone
     status, what, detail = doctor.device_trial(_runtime("bf16"))
     assert (status, what) == ("ok", "trial")
     assert detail.startswith(f"8 training steps on cpu in bf16: loss {fp32[0]:.3f} -> ")
@@ -138,6 +145,15 @@ def test_the_device_trial_flags_wrong_losses_and_a_nan(monkeypatch):
     status, _, detail = doctor.device_trial(_runtime("bf16"), trial=wrong)
     assert status == "PROBLEM" and ", off by 0.5" in detail
     assert detail.endswith("(more than 0.1): train with --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32")
+
+    def no_kernel(runtime):              # a GPU the installed torch was not built for
+        if runtime.precision != "fp32":
+            raise RuntimeError("CUDA error: no kernel image is available for execution on the device\nmore")
+        return doctor.trial_losses(runtime)
+
+    assert doctor.device_trial(_runtime("fp16"), trial=no_kernel) == (
+        "PROBLEM", "trial", "8 training steps on cpu in fp16 failed (RuntimeError: CUDA error: no kernel image is "
+        "available for execution on the device): train with --device cpu (or MINILLM_DEVICE=cpu), or MINILLM_PRECISION=fp32")
 
     from minillm.model import GPT
     forward = GPT.forward

@@ -8,7 +8,8 @@ for, pip resolves requirements.txt and the extras with `-c constraints.txt` as i
 its wheel files on the index: its wheels carry no separate metadata, so a dry run would download 0.5 GB.
 
 What this cannot see: pip evaluates environment markers with the running interpreter (pypa/pip#11010),
-so a dependency only another platform needs (pywin32 on Windows) is not resolved here; none is pinned.
+so a dependency only another platform needs (colorama and pywinpty on Windows, appnope on macOS) is not
+resolved here; none of them is pinned, so pip picks what fits there.
 These tests need a package index and are skipped, saying so, without one.
 """
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
-from packaging.tags import cpython_tags
+from packaging.tags import cpython_tags, mac_platforms
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
@@ -34,21 +35,21 @@ PYTHONS = ("3.11.0", "3.12", "3.13", "3.14")   # the floor's first release, then
 PLATFORMS = {                                   # pip's --platform tags of a student's machine
     "Linux x86_64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"],
     "Windows": ["win_amd64"],
-    "macOS (Apple silicon)": ["macosx_14_0_arm64"],
+    "macOS (Apple silicon)": ["macosx_14_0_arm64"],      # pip takes older macOS wheels for it too
 }
+TAGS = {**PLATFORMS, "macOS (Apple silicon)": list(mac_platforms((14, 0), "arm64"))}   # ... and so do wheel tags
 INDEX = "https://pypi.org/simple"
 
 
-def _index_reachable() -> bool:
+@pytest.fixture(scope="module")
+def index():
+    """The package index, or a skip that says what goes unchecked (asked only when these tests run)."""
     try:
         urllib.request.urlopen(f"{INDEX}/pip/", timeout=20).close()
-        return True
     except OSError:
-        return False
-
-
-needs_index = pytest.mark.skipif(not _index_reachable(), reason=f"no package index ({INDEX}) reachable: "
-                                 "whether the install resolves on other Pythons and platforms is not checked")
+        pytest.skip(f"no package index ({INDEX}) reachable: whether the install resolves on other Pythons "
+                    "and platforms is not checked")
+    return INDEX
 
 
 def test_the_oldest_python_is_the_same_in_pyproject_the_doctor_and_the_readme():
@@ -79,8 +80,7 @@ def _resolve(python: str, platform: str, tmp: Path) -> tuple[str, str, int, str]
     return python, platform, p.returncode, why
 
 
-@needs_index
-def test_the_pinned_packages_install_on_every_supported_python_and_platform(tmp_path):
+def test_the_pinned_packages_install_on_every_supported_python_and_platform(index, tmp_path):
     combos = [(py, plat) for py in PYTHONS for plat in PLATFORMS]
     dirs = [tmp_path / f"{i}" for i in range(len(combos))]
     for d in dirs:
@@ -92,10 +92,9 @@ def test_the_pinned_packages_install_on_every_supported_python_and_platform(tmp_
                         + "\npin a release that supports the oldest Python (tools/freeze_constraints.py warns)")
 
 
-@needs_index
-def test_torch_has_a_wheel_for_every_supported_python_and_platform():
+def test_torch_has_a_wheel_for_every_supported_python_and_platform(index):
     want = doctor.tested_versions(ROOT / "constraints.txt")["torch"]
-    request = urllib.request.Request(f"{INDEX}/torch/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    request = urllib.request.Request(f"{index}/torch/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     with urllib.request.urlopen(request, timeout=60) as r:
         files = [f["filename"] for f in json.load(r)["files"] if f["filename"].endswith(".whl")]
     wheel_tags = set()
@@ -106,7 +105,7 @@ def test_torch_has_a_wheel_for_every_supported_python_and_platform():
     missing = []
     for py in PYTHONS:
         v = Version(py)
-        for plat, tags in PLATFORMS.items():
+        for plat, tags in TAGS.items():
             if not wheel_tags & set(cpython_tags((v.major, v.minor), platforms=tags)):
                 missing.append(f"Python {py} on {plat}")
     assert not missing, f"torch {want} has no wheel for {missing}"
