@@ -17,6 +17,7 @@ Imported, this module needs nothing the course installs (it runs before they are
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import subprocess
@@ -107,6 +108,7 @@ def setup(run=subprocess.run, environ=os.environ) -> list[str]:
     missing = missing_requirements(folder)
     if missing:
         run(pip + missing, check=True)
+    importlib.invalidate_caches()   # this kernel's import system looked at site-packages before pip wrote to it
     done.append(f"installed the course from {folder}" + (f" and {', '.join(missing)}" if missing else "")
                 + f"; kept Colab's {', '.join(pins)}")
     on_drive = DRIVE in folder.parents
