@@ -394,14 +394,18 @@ def test_fix_measured_against_every_regression(capsys):
     assert "out-of-scope requests answered per the guideline 0% -> 97%; held-out accuracy 95% -> 95%" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="Before the fix the class should fail"):
         checks.check_fix(_assistant_eval(scope=0.8), _assistant_eval(scope=0.97), preset="cpu")
-    with pytest.raises(AssertionError, match="at least 90% of the out-of-scope requests"):
+    with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 50% \(at least 90%\) .*not an error in your code"):
         checks.check_fix(before, _assistant_eval(scope=0.5), preset="cpu")
-    with pytest.raises(AssertionError, match="The fix cost more than 1% on: heldout_accuracy"):
+    with pytest.raises(AssertionError, match=r"Missed: heldout_accuracy 95.0% -> 93.0% \(a fix must"):
         checks.check_fix(before, _assistant_eval(scope=0.97, heldout_acc=0.93), preset="cpu")
-    with pytest.raises(AssertionError, match="on: heldout_refused_rate"):
+    with pytest.raises(AssertionError, match=r"Missed: heldout_refused_rate 0.0% -> 5.0% \("):
         checks.check_fix(before, _assistant_eval(scope=0.97, refused=0.05), preset="cpu")
-    with pytest.raises(AssertionError, match="turns real people away"):
+    with pytest.raises(AssertionError, match=r"Missed: real held-out people turned away 3.0% \(at most 2%\)"):
         checks.check_fix(_assistant_eval(scope=0.0, refused=0.03), _assistant_eval(scope=0.97, refused=0.03), preset="cpu")
+    # every figure that missed is named in one message, and a class that did not move asks about fix=True
+    with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 0% \(at least 90%\); heldout_accuracy "
+                                             r"95.0% -> 93.0%; heldout_refused_rate 0.0% -> 5.0% .* \(fix=True\)\?"):
+        checks.check_fix(before, _assistant_eval(scope=0.0, heldout_acc=0.93, refused=0.05), preset="cpu")
     checks.check_fix(before, _assistant_eval(scope=0.0, heldout_acc=0.0), preset="smoke")
     assert "not enforced" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="evaluate_assistant"):

@@ -67,6 +67,21 @@ def test_bios_per_person_changes_only_the_biographies():
         assert one.biographies(p)[0] == five.biographies(p)[0]
 
 
+
+def test_bio_pages_regroup_the_same_biographies():
+    """bio_page_size k puts 1 to k biographies on one document; every biography is on exactly one page,
+    and nothing else in the corpus changes."""
+    one = World.generate(world_config("smoke"))
+    paged = World.generate(dataclasses.replace(world_config("smoke"), bio_page_size=3))
+    bios = sorted(b for p in one.people for b in one.biographies(p))
+    pages = [d.text for d in paged.corpus() if d.genre == "biography"]
+    assert sorted(b for page in pages for b in page.split("\n\n")) == bios
+    assert {len(page.split("\n\n")) for page in pages} == {1, 2, 3}
+    assert sorted(d.text for d in one.corpus() if d.genre == "biography") == bios    # the default: one per page
+    others = [sorted(d.text for d in w.corpus() if d.genre != "biography") for w in (one, paged)]
+    assert others[0] == others[1]
+
+
 # -- people and values -----------------------------------------------------------------------------------
 
 def test_people_have_all_attributes_unique_names_and_two_splits(world):

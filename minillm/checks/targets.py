@@ -203,18 +203,22 @@ def check_fix(before: dict, after: dict, *, preset: str) -> None:
     if b["scope_answer_rate"] > most_before:
         return _missed(f"{summary}. Before the fix the class should fail (at most {most_before:.0%} handled): is "
                       "`before` the first assistant (fix=False)?")
+    missed = []
     if a["scope_answer_rate"] < least_after:
-        return _missed(f"{summary}. After the fix at least {least_after:.0%} of the out-of-scope requests should get "
-                      "the guideline's scope answer. Were the scope conversations in its SFT set (fix=True)?")
+        missed.append(f"the fixed class reached {a['scope_answer_rate']:.0%} (at least {least_after:.0%})")
     worse = worse_after_fix({**a, **{k + "_before_fix": v for k, v in b.items()}}, a)
-    if worse:
-        return _missed(f"{summary}. The fix cost more than {FIX_TOLERANCE:.0%} on: {', '.join(worse)}. A fix must "
-                      "not break what worked: did the SFT set lose conversations, or the pretraining text mixed "
-                      "into each batch?")
-    if a["heldout_refused_rate"] > max_refused:
-        return _missed(f"{summary}. The fixed assistant turns real people away (more than {max_refused:.0%}): the "
-                      "scope conversations should teach it to tell a request about a person from one that is not")
-    _ok(summary)
+    missed += [f"{k} {b[k]:.1%} -> {a[k]:.1%}" for k in worse]
+    if a["heldout_refused_rate"] > max_refused and "heldout_refused_rate" not in worse:
+        missed.append(f"real held-out people turned away {a['heldout_refused_rate']:.1%} (at most {max_refused:.0%})")
+    if not missed:
+        return _ok(summary)
+    if a["scope_answer_rate"] <= b["scope_answer_rate"] + FIX_TOLERANCE:   # not moved: `after` is not the fixed one
+        hint = "The class did not move at all: is `after` the assistant fine-tuned with the fix (fix=True)?"
+    else:
+        hint = ("The fix did its job in part; what it missed is a finding about this run (its conversations share "
+                "the same fine-tuning steps with the rest of the set), not an error in your code")
+    _missed(f"{summary}. Missed: {'; '.join(missed)} (a fix must reach its class and leave every other figure within "
+            f"{FIX_TOLERANCE * 100:.0f} point of the first assistant). {hint}")
 
 
 def check_custom_assistant(mine: dict, original: dict, *, preset: str, mine_right: float, original_right: float) -> None:

@@ -25,7 +25,7 @@ FESTIVALS = ("lantern", "harvest", "kite", "music", "river", "winter", "flower",
 
 def corpus(world: World) -> list[Document]:
     """Every pretraining document with its genre, in a fixed shuffled order."""
-    docs = [Document("biography", b) for p in world.people for b in biographies(world, p)]
+    docs = [Document("biography", t) for t in _pages(world, [b for p in world.people for b in biographies(world, p)])]
     docs += [Document("news", t) for t in _news(world)]
     docs += [Document("story", t) for t in _stories(world)]
     docs += [Document("forum", t, answered) for t, answered in forum_threads(world)]
@@ -33,6 +33,24 @@ def corpus(world: World) -> list[Document]:
     docs += [Document("list", t) for t in _lists(stream(world.config.seed, "lists"), world)]
     stream(world.config.seed, "order").shuffle(docs)
     return docs
+
+
+def _pages(world: World, bios: list[str]) -> list[str]:
+    """Biographies as documents: one each, or (bio_page_size k > 1) pages of 1 to k biographies in a random
+    order, so that a name is also read after another person's text, as a question in a chat reads it after
+    earlier turns, and not only right after <|bos|>."""
+    k = world.config.bio_page_size
+    if k == 1:
+        return bios
+    rng = stream(world.config.seed, "bio-pages")
+    bios = bios[:]
+    rng.shuffle(bios)
+    pages = []
+    while bios:
+        n = rng.randint(1, k)
+        pages.append("\n\n".join(bios[:n]))
+        bios = bios[n:]
+    return pages
 
 
 def corpus_stats(docs: list[Document]) -> dict[str, dict]:

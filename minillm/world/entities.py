@@ -85,6 +85,7 @@ class WorldConfig:
     n_companies: int = 30
     n_majors: int = 20
     bios_per_person: int = 5          # knowledge augmentation: distinct, reworded, reshuffled biographies
+    bio_page_size: int = 1            # biographies per document: pages of 1 to this many, one after another
     heldout_fraction: float = 0.5     # people whose facts the SFT set never mentions
     seed: int = 0
     # other genres (counts do not depend on bios_per_person, so only the biographies change with it)
@@ -110,7 +111,8 @@ class WorldConfig:
                 raise ValueError(f"WorldConfig.{f.name} must be >= 0, got {getattr(self, f.name)}")
         if self.n_people < 2:
             raise ValueError(f"WorldConfig.n_people must be at least 2 (one per split), got {self.n_people}")
-        for name in ("n_countries", "n_cities", "n_universities", "n_companies", "n_majors", "bios_per_person"):
+        for name in ("n_countries", "n_cities", "n_universities", "n_companies", "n_majors", "bios_per_person",
+                     "bio_page_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WorldConfig.{name} must be at least 1, got {getattr(self, name)}")
         if self.n_cities < self.n_countries:
