@@ -67,7 +67,6 @@ def test_bios_per_person_changes_only_the_biographies():
         assert one.biographies(p)[0] == five.biographies(p)[0]
 
 
-
 def test_bio_pages_regroup_the_same_biographies():
     """bio_page_size k puts 1 to k biographies on one document; every biography is on exactly one page,
     and nothing else in the corpus changes."""
