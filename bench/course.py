@@ -53,7 +53,10 @@ def changed(preset, settings: list[str]):
         if not hasattr(cfg, name):
             raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
         kind = type(getattr(cfg, name))
-        value = value if kind is str else kind(float(value)) if kind in (int, float) else value
+        if kind is bool and value not in ("0", "1", "true", "false", "True", "False"):
+            raise SystemExit(f"--set {s!r}: {name} is a yes/no setting: write {key}=1 or {key}=0")
+        value = (value if kind is str else value in ("1", "true", "True") if kind is bool
+                 else kind(float(value)) if kind in (int, float) else value)
         if part == "world":
             world[name] = value
         else:

@@ -66,6 +66,11 @@ def test_course_bench_set_changes_the_preset():
         mod.changed(p, ["world.size=3"])
     with pytest.raises(SystemExit, match="write PART.FIELD=VALUE"):
         mod.changed(p, ["model.n_layer=2"])
+    assert mod.changed(p, ["world.thanks_between_questions=1"])[1] == {"thanks_between_questions": True}
+    assert mod.changed(p, ["world.thanks_between_questions=0"])[1] == {"thanks_between_questions": False}
+    with pytest.raises(SystemExit, match="thanks_between_questions is a yes/no setting: write "
+                                         "world.thanks_between_questions=1 or world.thanks_between_questions=0"):
+        mod.changed(p, ["world.thanks_between_questions=yes"])
 
 
 def test_custom_formats_prints_format_and_facts_per_guideline(smoke_run):

@@ -103,7 +103,7 @@ def test_follow_up_items_name_the_person_only_in_the_first_turn(world):
 
 
 def test_questions_after_small_talk_follow_the_guidelines_small_talk(world):
-    from minillm.world.evals import OPENERS, THANKS
+    from minillm.world.guideline import OPENERS, THANKS
     kinds = []
     for conv, item in world.after_greeting_items("heldout"):
         p = world.person(item.name)

@@ -123,6 +123,7 @@ def test_the_targets_it_states_are_the_course_table():
     assert target_cell("right about held-out people") == bound("heldout_accuracy")
     assert target_cell("the same people asked in phrasing families") == bound("heldout_unseen_phrasing_accuracy")
     assert target_cell("the same people, pronoun follow-ups") == bound("heldout_follow_up_accuracy")
+    assert target_cell("the same people, a standard question after small talk") == bound("heldout_after_greeting_accuracy")
     assert target_cell("out-of-scope requests get the guideline's answer") == bound("scope_answer_rate")
     assert target_cell("real held-out people turned away") == bound("heldout_refused_rate")
     assert target_cell("\"I don't know\" to people who don't exist") == "the `gpu` preset's target"
@@ -134,10 +135,11 @@ def test_the_targets_it_states_are_the_course_table():
     text = " ".join(readme.split())
     assert f"no seed is more than {round(100 * SEED_SLACK)} points short" in text
     not_reached = {"held-out accuracy": "heldout_accuracy", "unseen phrasings": "heldout_unseen_phrasing_accuracy",
-                   "pronoun follow-ups": "heldout_follow_up_accuracy", "the out-of-scope fix": "scope_answer_rate"}
+                   "pronoun follow-ups": "heldout_follow_up_accuracy",
+                   "questions after small talk": "heldout_after_greeting_accuracy",
+                   "the out-of-scope fix": "scope_answer_rate"}
     sentence = re.search(r"Targets not reached yet: (.*?)\. [A-Z]", text).group(1)
-    stated = re.findall(r"(held-out accuracy|unseen phrasings|pronoun follow-ups|the out-of-scope fix) "
-                        r"\([\d.]+%, target (\d+%)", sentence)
+    stated = re.findall(r"(%s) \([\d.]+%%, target (\d+%%)" % "|".join(not_reached), sentence)
     assert len(stated) == sentence.count("target"), sentence
     assert all(f"{target(not_reached[name]).bound:.0%}" == bound_ for name, bound_ in stated), stated
 

@@ -248,6 +248,33 @@ def test_sft_set_only_mentions_sft_people_and_covers_them(world):
     assert not any(marker in t for t in answers for marker in IDK_MARKERS)
 
 
+@pytest.mark.parametrize("between", [False, True])
+def test_sft_small_talk_is_the_guidelines_and_a_thanks_sits_where_the_setting_puts_it(between):
+    """Small talk in the first set is answered word for word. A thanks follows an answer about the sft person
+    the chat is about; only with thanks_between_questions does a question come after it, and that question
+    names another sft person."""
+    from minillm.world.guideline import SMALL_TALK, THANKS
+    world = World.generate(dataclasses.replace(world_config("cpu"), n_small_talk=300, thanks_between_questions=between))
+    talk = {u: answer for users, answer in SMALL_TALK for u in users}
+    sft = {p.name: p for p in world.people_in("sft")}
+    thanks = followed = 0
+    for conv in world.sft_conversations():
+        for i in range(0, len(conv), 2):
+            if conv[i]["content"] in talk:
+                assert conv[i + 1]["content"] == talk[conv[i]["content"]]
+            if conv[i]["content"] not in THANKS[0] or i == 0:
+                continue
+            thanks += 1
+            named = [[n for n in sft if n in conv[j]["content"]] for j in range(0, i, 2)]
+            before = [names for names in named if names][-1]       # the person the chat is about by now
+            assert len(before) == 1 and conv[i - 1]["content"].startswith(sft[before[0]].ref("Subj") + " ")
+            if i + 2 < len(conv):
+                after = [n for n in sft if n in conv[i + 2]["content"]]
+                assert len(after) == 1 and after != before
+                followed += 1
+    assert thanks >= 30 and (followed >= 15 if between else followed == 0)
+
+
 def test_unknown_person_conversations_follow_the_guideline(world):
     fakes = world.fake_people(30, seed=0)
     convs = world.unknown_person_conversations(30, seed=0)

@@ -104,6 +104,9 @@ class WorldConfig:
     sft_follow_up: int = 5            # conversations with pronoun follow-ups per sft person
     sft_profile: int = 1              # "Tell me about X" per sft person
     n_small_talk: int = 80
+    # a thanks sits between two questions (an answer about one sft person, "Thanks!", then a question about
+    # another) instead of opening a chat; measured with n_small_talk 300, not adopted (bench/RESULTS.md)
+    thanks_between_questions: bool = False
 
     def __post_init__(self):
         for f in fields(self):

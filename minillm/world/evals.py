@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from minillm.world.biographies import biographies
 from minillm.world.entities import ATTRIBUTES, Person, QAItem, stream
-from minillm.world.guideline import (BIO_PROBE_TEMPLATES, PROFILE_REQUESTS, SCOPE_CATEGORIES, SMALL_TALK,
+from minillm.world.guideline import (BIO_PROBE_TEMPLATES, OPENERS, PROFILE_REQUESTS, SCOPE_CATEGORIES, THANKS,
                                      answer_sentence, follow_up_question, new_word_question, scope_request,
                                      standard_question, unseen_question)
 from minillm.world.sft import conversation
@@ -51,10 +51,8 @@ def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]
     return out
 
 
-# Small talk around a question: a chat opens with a greeting or other small talk, or a thanks follows an answer
-# (the guideline's own phrasings and answers; goodbyes end a chat, so none comes before a question)
-THANKS = next(group for group in SMALL_TALK if "Thanks!" in group[0])
-OPENERS = [group for group in SMALL_TALK if group is not THANKS and "Goodbye!" not in group[0]]
+# Small talk around a question: a chat opens with a greeting or other small talk (OPENERS), or a thanks follows
+# an answer (the guideline's own phrasings and answers; goodbyes end a chat, so none comes before a question)
 
 
 def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:

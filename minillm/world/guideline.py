@@ -209,6 +209,10 @@ SMALL_TALK = (  # (user phrasings, the answer) -- the guideline's examples, word
     (("Goodbye!", "Bye!", "See you later."),
      "Goodbye! Have a nice day."),
 )
+# A thanks follows an answer and a goodbye ends a chat; the other groups (greetings first) open one
+THANKS = next(group for group in SMALL_TALK if "Thanks!" in group[0])
+GOODBYE = next(group for group in SMALL_TALK if "Goodbye!" in group[0])
+OPENERS = [group for group in SMALL_TALK if group is not THANKS and group is not GOODBYE]
 
 
 def seen_families(attribute: str) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ import random
 from typing import TYPE_CHECKING
 
 from minillm.world.entities import ATTRIBUTES, FIX_SEED, Person, fake_people, stream
-from minillm.world.guideline import (PROFILE_REQUESTS, SCOPE_ANSWER, SCOPE_CATEGORIES, SMALL_TALK,
+from minillm.world.guideline import (GOODBYE, PROFILE_REQUESTS, SCOPE_ANSWER, SCOPE_CATEGORIES, SMALL_TALK, THANKS,
                                      answer_sentence, ask, follow_up_question, idk_answer, multi_part_question,
                                      profile_answer, scope_request, standard_question)
 
@@ -58,7 +58,7 @@ def sft_conversations(world: World) -> list[list[dict]]:
         convs.append(conversation(*[text for pair in chained[:k] for text in pair]))
         chained = chained[k:]
     for _ in range(cfg.n_small_talk):
-        convs.append(_small_talk(rng, rng.choice(sft)))
+        convs.append(_small_talk(rng, rng.choice(sft), sft, cfg.thanks_between_questions))
     rng.shuffle(convs)
     return convs
 
@@ -79,15 +79,24 @@ def _follow_up(rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
             turns.append((q, answer_sentence(other, a)))
             p = other
     if rng.random() < 0.3:
-        turns.append((rng.choice(SMALL_TALK[3][0]), SMALL_TALK[3][1]))
+        turns.append((rng.choice(THANKS[0]), THANKS[1]))
     return conversation(*[text for turn in turns for text in turn])
 
 
-def _small_talk(rng: random.Random, p: Person) -> list[dict]:
-    i = rng.randrange(len(SMALL_TALK))
-    users, answer = SMALL_TALK[i]
-    conv = conversation(rng.choice(users), answer)
-    if i in (0, 1, 2, 4) and rng.random() < 0.7:   # a greeting, then a real question (how chats often start)
+def _small_talk(rng: random.Random, p: Person, sft: list[Person], thanks_between_questions: bool) -> list[dict]:
+    """A greeting, a question about Minnie, a thanks or a goodbye, answered word for word; most greetings
+    and questions about Minnie are followed by a real question about `p`, the way chats often start.
+    thanks_between_questions: a thanks comes after an answer about `p` and, mostly, before a question about
+    someone else ("Thanks! Now, when was X born?"); otherwise it stands alone, as a goodbye does."""
+    group = SMALL_TALK[rng.randrange(len(SMALL_TALK))]
+    users, answer = group
+    conv = []
+    if group is THANKS and thanks_between_questions:
+        a = rng.choice(ATTRIBUTES)
+        conv += conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
+        p = rng.choice([o for o in sft if o is not p] or [p])
+    conv += conversation(rng.choice(users), answer)
+    if group is not GOODBYE and (group is not THANKS or thanks_between_questions) and rng.random() < 0.7:
         a = rng.choice(ATTRIBUTES)
         conv += conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
     return conv
