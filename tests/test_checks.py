@@ -394,7 +394,7 @@ def test_fix_measured_against_every_regression(capsys):
     assert "out-of-scope requests answered per the guideline 0% -> 97%; held-out accuracy 95% -> 95%" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="Before the fix the class should fail"):
         checks.check_fix(_assistant_eval(scope=0.8), _assistant_eval(scope=0.97), preset="cpu")
-    with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 50% \(at least 90%\) .*not an error in your code"):
+    with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 50% \(at least 90%\) .*not a mistake in running the notebook"):
         checks.check_fix(before, _assistant_eval(scope=0.5), preset="cpu")
     with pytest.raises(AssertionError, match=r"Missed: heldout_accuracy 95.0% -> 93.0% \(a fix must"):
         checks.check_fix(before, _assistant_eval(scope=0.97, heldout_acc=0.93), preset="cpu")

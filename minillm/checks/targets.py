@@ -215,8 +215,8 @@ def check_fix(before: dict, after: dict, *, preset: str) -> None:
     if a["scope_answer_rate"] <= b["scope_answer_rate"] + FIX_TOLERANCE:   # not moved: `after` is not the fixed one
         hint = "The class did not move at all: is `after` the assistant fine-tuned with the fix (fix=True)?"
     else:
-        hint = ("The fix did its job in part; what it missed is a finding about this run (its conversations share "
-                "the same fine-tuning steps with the rest of the set), not an error in your code.")
+        hint = ("The fix did its job in part: what it missed is a finding about the data and the training "
+                "(bench/course.py measures it over three seeds), not a mistake in running the notebook.")
     _missed(f"{summary}. Missed: {'; '.join(missed)} (a fix must reach its class and leave every other figure within "
             f"{FIX_TOLERANCE * 100:.0f} point of the first assistant). {hint}")
 
