@@ -39,6 +39,10 @@ def figures(results: list[dict]) -> list[tuple[str, list[float], str]]:
     return rows
 
 
+# what --set accepts for a yes/no field
+YES_NO = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
+
+
 def changed(preset, settings: list[str]):
     """(preset, world changes) from "pretrain.max_steps=800"-style settings: pretrain.* and sft.* change
     the preset's TrainConfigs, world.* the WorldConfig fields a run passes on (Run.world_changes)."""
@@ -53,9 +57,9 @@ def changed(preset, settings: list[str]):
         if not hasattr(cfg, name):
             raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
         kind = type(getattr(cfg, name))
-        if kind is bool and value not in ("0", "1", "true", "false", "True", "False"):
+        if kind is bool and value not in YES_NO:
             raise SystemExit(f"--set {s!r}: {name} is a yes/no setting: write {key}=1 or {key}=0")
-        value = (value if kind is str else value in ("1", "true", "True") if kind is bool
+        value = (value if kind is str else YES_NO[value] if kind is bool
                  else kind(float(value)) if kind in (int, float) else value)
         if part == "world":
             world[name] = value

@@ -51,10 +51,6 @@ def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]
     return out
 
 
-# Small talk around a question: a chat opens with a greeting or other small talk (OPENERS), or a thanks follows
-# an answer (the guideline's own phrasings and answers; goodbyes end a chat, so none comes before a question)
-
-
 def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
     """(conversation so far, item): a standard question about a person after small talk, by turns one of
     a greeting ("Hello!" and its answer), other small talk ("What can you do?"), or a first question about

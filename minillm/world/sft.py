@@ -63,6 +63,11 @@ def sft_conversations(world: World) -> list[list[dict]]:
     return convs
 
 
+def _someone_else(rng: random.Random, p: Person, people: list[Person]) -> Person:
+    """Another of `people` than `p` (p itself when it is the only one)."""
+    return rng.choice([o for o in people if o is not p] or [p])
+
+
 def _follow_up(rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
     """A question, then one or two follow-ups: mostly about the same person by pronoun ("And where
     does she work?"), sometimes the same question about someone else ("What about Ilsa Verano?")."""
@@ -73,7 +78,7 @@ def _follow_up(rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
             b = rng.choice([x for x in ATTRIBUTES if x != a])
             turns.append((follow_up_question(p, b, rng), answer_sentence(p, b)))
         else:                        # another person, same question
-            other = rng.choice([o for o in sft if o is not p] or [p])
+            other = _someone_else(rng, p, sft)
             q = rng.choice((f"And what about {other.name}?", f"What about {other.name}?",
                             ask(other.name, other.pronoun, a, rng)))
             turns.append((q, answer_sentence(other, a)))
@@ -94,7 +99,7 @@ def _small_talk(rng: random.Random, p: Person, sft: list[Person], thanks_between
     if group is THANKS and thanks_between_questions:
         a = rng.choice(ATTRIBUTES)
         conv += conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
-        p = rng.choice([o for o in sft if o is not p] or [p])
+        p = _someone_else(rng, p, sft)
     conv += conversation(rng.choice(users), answer)
     if group is not GOODBYE and (group is not THANKS or thanks_between_questions) and rng.random() < 0.7:
         a = rng.choice(ATTRIBUTES)
