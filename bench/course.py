@@ -8,6 +8,7 @@ mean meets it and no seed falls more than SEED_SLACK short of it (the targets: m
     python bench/course.py --preset gpu --fresh
     python bench/course.py --set pretrain.optimizer=muon pretrain.max_steps=800   # a changed preset, in its own runs
     python bench/course.py --set world.answered_share=0.5                         # a changed world
+    python bench/course.py --set preset.sft_pack=256                              # a Preset field
 
 A finished stage is reused only when it is still current (the course's own staleness checks), so after a
 change to the code or the data the affected stages retrain; evaluation always runs again.
@@ -45,15 +46,16 @@ YES_NO = {"1": True, "true": True, "True": True, "0": False, "false": False, "Fa
 
 def changed(preset, settings: list[str]):
     """(preset, world changes) from "pretrain.max_steps=800"-style settings: pretrain.* and sft.* change
-    the preset's TrainConfigs, world.* the WorldConfig fields a run passes on (Run.world_changes)."""
+    the preset's TrainConfigs, preset.* the Preset's own fields (sft_mix, sft_pack, ...), world.* the
+    WorldConfig fields a run passes on (Run.world_changes)."""
     world = {}
     for s in settings:
         key, _, value = s.partition("=")
         part, _, name = key.partition(".")
-        if part not in ("pretrain", "sft", "world") or not value:
-            raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft or world, "
+        if part not in ("pretrain", "sft", "world", "preset") or not value:
+            raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft, world or preset, "
                              "e.g. pretrain.max_steps=800")
-        cfg = WorldConfig() if part == "world" else getattr(preset, part)
+        cfg = WorldConfig() if part == "world" else preset if part == "preset" else getattr(preset, part)
         if not hasattr(cfg, name):
             raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
         kind = type(getattr(cfg, name))
@@ -63,6 +65,8 @@ def changed(preset, settings: list[str]):
                  else kind(float(value)) if kind in (int, float) else value)
         if part == "world":
             world[name] = value
+        elif part == "preset":
+            preset = dataclasses.replace(preset, **{name: value})
         else:
             preset = dataclasses.replace(preset, **{part: dataclasses.replace(cfg, **{name: value})})
     return preset, world
@@ -82,9 +86,9 @@ def main():
     ap.add_argument("--ablation", action="store_true", help="also one biography per person (the first seed)")
     ap.add_argument("--fresh", action="store_true", help="retrain instead of reusing finished runs")
     ap.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
-                    help="change the preset's training (pretrain.*, sft.*: e.g. pretrain.max_steps=800) or its "
-                         "world (world.*: e.g. world.answered_share=0.5); runs go to their own folders, "
-                         "runs/<preset>-<changes>")
+                    help="change the preset's training (pretrain.*, sft.*: e.g. pretrain.max_steps=800), its "
+                         "own fields (preset.*: e.g. preset.sft_pack=256) or its world (world.*: e.g. "
+                         "world.answered_share=0.5); runs go to their own folders, runs/<preset>-<changes>")
     args = ap.parse_args()
     label = "-".join(a.replace("=", "").replace(".", "_") for a in args.set)
 

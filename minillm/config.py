@@ -37,6 +37,7 @@ class Preset:
     hardware: str = ""
     eval_max_new_tokens: int = 48   # the length limit of an evaluated reply (profiles get more, minillm.evaluate)
     sft_length_pool: int = 256  # SFT batches group conversations of similar length (data.sft_batch); 0: random
+    sft_pack: int = 0           # N > 0: SFT rows of N tokens packed with whole conversations (data.sft_batches); measured, not the default
 
     @property
     def vocab_size(self) -> int:

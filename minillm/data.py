@@ -12,7 +12,8 @@ Both phases train the same thing, next-token prediction; only the data differs.
 - SFT: each example is a rendered conversation (ids, mask) from `chat.render`, mask = 1 on the
   assistant's tokens. Targets where the mask is 0 (the user's words, role tokens) and padding
   become -1, which the model's cross-entropy ignores: the model still *reads* the question but is
-  only trained to *write* the answer.
+  only trained to *write* the answer. A row holds one conversation (`sft_batch`), or several packed one
+  after another (`packed_sft_batch`, measured and not the default).
 
 - The fine-tuning mix: each SFT batch also carries some pretraining text (`sft_batches`), because
   fine-tuning on conversations alone erodes the facts the base model stored.
@@ -22,6 +23,8 @@ The batch functions draw only from the `torch.Generator` they are given, and `pr
 relies on that for exact resume.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -124,11 +127,41 @@ def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Gener
     x = torch.full((batch_size, T), pad_id, dtype=torch.long)
     y = torch.full((batch_size, T), -1, dtype=torch.long)
     for b, (ids, mask) in enumerate(rows):
-        n = len(ids) - 1
-        ids = torch.tensor(ids, dtype=torch.long)
-        keep = torch.tensor(mask[1:], dtype=torch.bool)
-        x[b, :n] = ids[:-1]
-        y[b, :n] = torch.where(keep, ids[1:], -1)
+        _put_row(x, y, b, ids, mask)
+    return x, y
+
+
+def _put_row(x, y, b, ids, mask):
+    """Row b of (x, y) from a token sequence and its mask: x = ids[:-1], y = ids[1:] where mask[1:] is 1,
+    else -1; the rest of the row stays as it was (padding)."""
+    n = len(ids) - 1
+    ids = torch.tensor(ids, dtype=torch.long)
+    x[b, :n] = ids[:-1]
+    y[b, :n] = torch.where(torch.tensor(mask[1:], dtype=torch.bool), ids[1:], -1)
+
+
+def packed_sft_batch(examples, rows: int, block_size: int, generator: torch.Generator, pad_id: int = 0):
+    """`rows` rows of block_size tokens packed with whole (ids, mask) examples in a random order, one
+    after another; one that does not fit starts the next row (so long conversations are drawn as often
+    as short ones), and the rest of a row is padding -> (x, y).
+
+    Every conversation starts with <|bos|>, so a row reads like a stretch of the pretraining stream:
+    conversation after conversation, each at whatever position it lands and read after the ones before it,
+    as Llama 2's fine-tuning concatenated its conversations. Unpacked, every question sits right after
+    <|bos|> at the start of the context. (Measured: more right after small talk, fewer as a first
+    question; bench/RESULTS.md.)"""
+    if len(examples) == 0:
+        raise ValueError("packed_sft_batch got no examples")
+    x = torch.full((rows, block_size), pad_id, dtype=torch.long)
+    y = torch.full((rows, block_size), -1, dtype=torch.long)
+    nxt = int(torch.randint(len(examples), (1,), generator=generator))
+    for b in range(rows):
+        ids, mask = [], []
+        while not ids or len(ids) + len(examples[nxt][0]) <= block_size + 1:
+            ids += list(examples[nxt][0])
+            mask += list(examples[nxt][1])
+            nxt = int(torch.randint(len(examples), (1,), generator=generator))
+        _put_row(x, y, b, ids[: block_size + 1], mask[: block_size + 1])
     return x, y
 
 
@@ -178,14 +211,33 @@ def sft_examples(tok, conversations) -> list[tuple[list[int], list[int]]]:
     return [render(tok, c) for c in conversations]
 
 
-def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_size: int, length_pool: int = 0):
+def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_size: int, length_pool: int = 0,
+                pack: int = 0):
     """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
     the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
     replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
-    (less padding, shorter rows). Batch i draws from batch_generator(cfg, i) (exact resume)."""
+    (less padding, shorter rows). Batch i draws from batch_generator(cfg, i) (exact resume).
+
+    pack > 0: rows of `pack` tokens packed with whole conversations (packed_sft_batch), as many rows as
+    hold the tokens of the unpacked batch's conversations at their mean length, and as many of text."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
     order = length_order(examples) if length_pool > 0 else None
+    if pack:
+        if not 2 <= pack <= block_size:
+            raise ValueError(f"pack={pack}: a packed row holds 2 to block_size={block_size} tokens (0: one "
+                             "conversation per row)")
+        mean_len = sum(len(ids) for ids, _ in examples) / max(len(examples), 1)
+        conv_rows, text_rows = math.ceil((B - n_text) * mean_len / pack), math.ceil(n_text * mean_len / pack)
+
+        def get_packed(i):
+            g = batch_generator(cfg, i)
+            x, y = packed_sft_batch(examples, conv_rows, pack, g)
+            if text_rows == 0:
+                return x, y
+            xt, yt = pretrain_batch(train_tokens, text_rows, pack, g)
+            return torch.cat([x, xt]), torch.cat([y, yt])
+        return get_packed
 
     def get_batch(i):
         g = batch_generator(cfg, i)

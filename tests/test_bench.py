@@ -71,6 +71,10 @@ def test_course_bench_set_changes_the_preset():
     with pytest.raises(SystemExit, match="thanks_between_questions is a yes/no setting: write "
                                          "world.thanks_between_questions=1 or world.thanks_between_questions=0"):
         mod.changed(p, ["world.thanks_between_questions=yes"])
+    packed, _ = mod.changed(p, ["preset.sft_pack=128", "preset.sft_mix=0.25"])   # the preset's own fields
+    assert (packed.sft_pack, packed.sft_mix, packed.sft) == (128, 0.25, p.sft)
+    with pytest.raises(SystemExit, match="Preset has no field 'packing'"):
+        mod.changed(p, ["preset.packing=1"])
 
 
 def test_custom_formats_prints_format_and_facts_per_guideline(smoke_run):

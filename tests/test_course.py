@@ -106,6 +106,25 @@ def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, cap
     assert read_config(out / "assistant_v1")["extra"]["data_id"] not in (None, before)
 
 
+def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, tmp_path, capsys):
+    import dataclasses
+    import shutil
+
+    from minillm.checkpoint import read_config
+    from minillm.course import ensure_assistant
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    run = make_run("smoke", out, progress=True)
+    before = read_config(out / "assistant_v1")["extra"]["data_id"]
+    run.preset = dataclasses.replace(run.preset, sft_pack=64)
+    ensure_assistant(run, fix=False)
+    assert "trained on other data than this run's now" in capsys.readouterr().out
+    extra = read_config(out / "assistant_v1")["extra"]
+    assert extra["data_id"] != before
+    assert extra["tokens"] % 64 == 0 and extra["tokens"] > 0             # every row 64 tokens long
+
+
 def test_an_assistant_fine_tuned_from_a_given_base_leaves_it_and_names_it(smoke_run, tmp_path, capsys):
     import shutil
 
