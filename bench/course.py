@@ -56,9 +56,12 @@ def changed(preset, settings: list[str]):
             raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft, world or preset, "
                              "e.g. pretrain.max_steps=800")
         cfg = WorldConfig() if part == "world" else preset if part == "preset" else getattr(preset, part)
-        if not hasattr(cfg, name):
+        if name not in {f.name for f in dataclasses.fields(cfg)}:
             raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
         kind = type(getattr(cfg, name))
+        if kind not in (int, float, str, bool):
+            raise SystemExit(f"--set {s!r}: {name} is not a number, a word or a yes/no setting (a training's "
+                             "fields are set as pretrain.FIELD=VALUE or sft.FIELD=VALUE)")
         if kind is bool and value not in YES_NO:
             raise SystemExit(f"--set {s!r}: {name} is a yes/no setting: write {key}=1 or {key}=0")
         value = (value if kind is str else YES_NO[value] if kind is bool

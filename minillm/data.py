@@ -24,8 +24,6 @@ relies on that for exact resume.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from minillm.chat import render
@@ -140,27 +138,32 @@ def _put_row(x, y, b, ids, mask):
     y[b, :n] = torch.where(torch.tensor(mask[1:], dtype=torch.bool), ids[1:], -1)
 
 
-def packed_sft_batch(examples, rows: int, block_size: int, generator: torch.Generator, pad_id: int = 0):
-    """`rows` rows of block_size tokens packed with whole (ids, mask) examples in a random order, one
-    after another; one that does not fit starts the next row (so long conversations are drawn as often
-    as short ones), and the rest of a row is padding -> (x, y).
+def packed_sft_batch(examples, n: int, block_size: int, generator: torch.Generator, pad_id: int = 0):
+    """`n` (ids, mask) examples drawn at random, packed whole into rows of block_size tokens one after
+    another: one that does not fit opens the next row, the rest of a row is padding -> (x, y), with as many
+    rows as the n examples need. An example longer than block_size + 1 tokens is cut, as in sft_batch.
 
     Every conversation starts with <|bos|>, so a row reads like a stretch of the pretraining stream:
     conversation after conversation, each at whatever position it lands and read after the ones before it,
     as Llama 2's fine-tuning concatenated its conversations. Unpacked, every question sits right after
     <|bos|> at the start of the context. (Measured: more right after small talk, fewer as a first
     question; bench/RESULTS.md.)"""
-    if len(examples) == 0:
-        raise ValueError("packed_sft_batch got no examples")
-    x = torch.full((rows, block_size), pad_id, dtype=torch.long)
-    y = torch.full((rows, block_size), -1, dtype=torch.long)
-    nxt = int(torch.randint(len(examples), (1,), generator=generator))
-    for b in range(rows):
-        ids, mask = [], []
-        while not ids or len(ids) + len(examples[nxt][0]) <= block_size + 1:
-            ids += list(examples[nxt][0])
-            mask += list(examples[nxt][1])
-            nxt = int(torch.randint(len(examples), (1,), generator=generator))
+    if len(examples) == 0 or n < 1:
+        raise ValueError(f"packed_sft_batch needs examples and n >= 1, got {len(examples)} examples and n={n}")
+    rows, ids, mask = [], [], []
+    for _ in range(n):
+        i = int(torch.randint(len(examples), (1,), generator=generator))
+        e_ids, e_mask = examples[i]
+        if len(e_ids) != len(e_mask):
+            raise ValueError(f"example {i}: ids has {len(e_ids)} tokens but mask has {len(e_mask)}; they must match")
+        if ids and len(ids) + len(e_ids) > block_size + 1:
+            rows.append((ids, mask))
+            ids, mask = [], []
+        ids, mask = ids + list(e_ids), mask + list(e_mask)
+    rows.append((ids, mask))
+    x = torch.full((len(rows), block_size), pad_id, dtype=torch.long)
+    y = torch.full((len(rows), block_size), -1, dtype=torch.long)
+    for b, (ids, mask) in enumerate(rows):
         _put_row(x, y, b, ids[: block_size + 1], mask[: block_size + 1])
     return x, y
 
@@ -218,26 +221,25 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
     replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
     (less padding, shorter rows). Batch i draws from batch_generator(cfg, i) (exact resume).
 
-    pack > 0: rows of `pack` tokens packed with whole conversations (packed_sft_batch), as many rows as
-    hold the tokens of the unpacked batch's conversations at their mean length, and as many of text."""
+    pack > 0: the same number of conversations, packed into rows of `pack` tokens (packed_sft_batch), and
+    rows of text in the same share (length_pool does not apply)."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
-    order = length_order(examples) if length_pool > 0 else None
     if pack:
         if not 2 <= pack <= block_size:
             raise ValueError(f"pack={pack}: a packed row holds 2 to block_size={block_size} tokens (0: one "
                              "conversation per row)")
-        mean_len = sum(len(ids) for ids, _ in examples) / max(len(examples), 1)
-        conv_rows, text_rows = math.ceil((B - n_text) * mean_len / pack), math.ceil(n_text * mean_len / pack)
 
         def get_packed(i):
             g = batch_generator(cfg, i)
-            x, y = packed_sft_batch(examples, conv_rows, pack, g)
+            x, y = packed_sft_batch(examples, B - n_text, pack, g)
+            text_rows = round(len(x) * n_text / (B - n_text))
             if text_rows == 0:
                 return x, y
             xt, yt = pretrain_batch(train_tokens, text_rows, pack, g)
             return torch.cat([x, xt]), torch.cat([y, yt])
         return get_packed
+    order = length_order(examples) if length_pool > 0 else None
 
     def get_batch(i):
         g = batch_generator(cfg, i)

@@ -75,6 +75,10 @@ def test_course_bench_set_changes_the_preset():
     assert (packed.sft_pack, packed.sft_mix, packed.sft) == (128, 0.25, p.sft)
     with pytest.raises(SystemExit, match="Preset has no field 'packing'"):
         mod.changed(p, ["preset.packing=1"])
+    with pytest.raises(SystemExit, match="Preset has no field 'vocab_size'"):     # a property, not a field
+        mod.changed(p, ["preset.vocab_size=512"])
+    with pytest.raises(SystemExit, match="sft is not a number, a word or a yes/no setting"):
+        mod.changed(p, ["preset.sft=1"])
 
 
 def test_custom_formats_prints_format_and_facts_per_guideline(smoke_run):

@@ -110,8 +110,11 @@ def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, t
     import dataclasses
     import shutil
 
+    from dataclasses import replace
+
     from minillm.checkpoint import read_config
-    from minillm.course import ensure_assistant
+    from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world
+    from minillm.data import corpus_tokens, sft_batches, sft_conversations, sft_examples
 
     out = tmp_path / "copy"
     shutil.copytree(smoke_run, out)
@@ -122,7 +125,13 @@ def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, t
     assert "trained on other data than this run's now" in capsys.readouterr().out
     extra = read_config(out / "assistant_v1")["extra"]
     assert extra["data_id"] != before
-    assert extra["tokens"] % 64 == 0 and extra["tokens"] > 0             # every row 64 tokens long
+    # it trained on exactly the packed batches: every step's rows, 64 tokens each
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
+    get_batch = sft_batches(sft_examples(tok, sft_conversations(world, fix=False)), corpus_tokens(world, tok)[0],
+                            cfg, run.preset.sft_mix, run.preset.model.block_size, pack=64)
+    assert extra["tokens"] == sum(get_batch(i)[0].numel() for i in range(cfg.max_steps))
 
 
 def test_an_assistant_fine_tuned_from_a_given_base_leaves_it_and_names_it(smoke_run, tmp_path, capsys):

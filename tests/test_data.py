@@ -138,8 +138,8 @@ def test_sft_length_pool_groups_lengths_draws_every_example_and_is_deterministic
 def test_packed_sft_rows_are_whole_conversations_one_after_another():
     # examples of lengths 4..23 whose ids name them: 1000*i + position, <|bos|> = 7 first
     examples = [([7] + [1000 * i + j for j in range(1, 4 + i % 20)], [0, 0] + [1] * (2 + i % 20)) for i in range(60)]
-    x, y = packed_sft_batch(examples, 50, 64, gen(3), pad_id=0)
-    assert x.shape == y.shape == (50, 64)
+    x, y = packed_sft_batch(examples, 200, 64, gen(3), pad_id=0)
+    assert x.shape[1] == y.shape[1] == 64
     drawn, rows = [], []
     for row_x, row_y in zip(x.tolist(), y.tolist()):
         n = max(i for i, t in enumerate(row_x) if t != 0) + 1          # padding only at the end
@@ -148,31 +148,41 @@ def test_packed_sft_rows_are_whole_conversations_one_after_another():
         assert starts[0] == 0                                            # a row opens with a conversation
         stream = row_x[:n] + [row_y[n - 1]]
         for a, b in zip(starts, starts[1:]):
-            k = (stream[a + 1] // 1000)
+            k = stream[a + 1] // 1000
             ids, mask = examples[k]
             assert stream[a:b] == ids                                    # whole, in order, never cut
-            for j in range(a, b - 1):                                    # y: the next token where the mask is 1
-                assert row_y[j] == (ids[j - a + 1] if mask[j - a + 1] else -1)
+            for j in range(a, min(b, n)):                                # y: the next token where the mask is 1
+                assert row_y[j] == (ids[j - a + 1] if j - a + 1 < len(ids) and mask[j - a + 1] else -1)
             drawn.append(k)
-        rows.append((n + 1, len(examples[(stream[1] // 1000)][0])))      # (tokens in the row, its first one's)
+        rows.append((n + 1, len(examples[stream[1] // 1000][0])))        # (tokens in the row, its first one's)
+    assert len(drawn) == 200                                             # exactly n conversations, none dropped
     for (used, _), (_, first_of_next) in zip(rows, rows[1:]):
         assert used + first_of_next > 65                                 # full: the next one would not fit
-    # every drawn example is packed (one that does not fit opens the next row): long ones as often as short
-    short = sum(len(examples[k][0]) < 14 for k in drawn) / len(drawn)
+    short = sum(len(examples[k][0]) < 14 for k in drawn) / len(drawn)   # long ones drawn as often as short
     assert 0.4 < short < 0.6
     a, b = packed_sft_batch(examples, 5, 64, gen(9)), packed_sft_batch(examples, 5, 64, gen(9))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # one longer than a row is cut, as in sft_batch; a mask of another length is refused
+    x, y = packed_sft_batch([(list(range(1, 101)), [1] * 100)], 2, 64, gen())
+    assert x.tolist() == [list(range(1, 65))] * 2 and y.tolist() == [list(range(2, 66))] * 2
+    with pytest.raises(ValueError, match="example 0: ids has 3 tokens but mask has 2; they must match"):
+        packed_sft_batch([([7, 8, 9], [0, 1])], 1, 64, gen())
 
 
-def test_packed_sft_batches_hold_as_many_conversations_per_step_and_the_text_share():
+def test_packed_sft_batches_hold_the_batchs_conversations_and_as_many_rows_of_text():
     from minillm.train import TrainConfig
-    examples = [([7] + list(range(100, 100 + n)), [0] + [1] * n) for n in (15, 31, 47)]   # mean length 32
+    examples = [([7] + list(range(100, 100 + n)), [0] + [1] * n) for n in (15, 31, 47)]
     text = torch.arange(1000, 5000)
-    x, y = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=32), 0.5, block_size=256, pack=64)(0)
-    # 16 conversations of 32 tokens -> 8 rows of 64, and 16 text windows of 32 -> 8 rows of 64
-    assert x.shape == (16, 64)
-    assert (x[:8] < 1000).all() and (x[8:] >= 1000).all() and (y[8:] == x[8:] + 1).all()
-    assert int((x[:8] == 7).sum()) >= 8
+    get_batch = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=32), 0.5, block_size=256, pack=64)
+    for i in range(5):
+        x, y = get_batch(i)
+        conv = x < 1000
+        rows = int(conv.any(dim=1).sum())
+        assert x.shape == (2 * rows, 64) and conv[:rows].any(dim=1).all() and (x[rows:] >= 1000).all()
+        assert int((x == 7).sum()) == 16                                 # the unpacked batch's 16 conversations
+        assert (y[rows:] == x[rows:] + 1).all()                          # text rows: every token a target
+    x0, _ = sft_batches(examples, text, TrainConfig(max_steps=1, batch_size=32), 0.0, block_size=256, pack=64)(0)
+    assert int((x0 == 7).sum()) == 32 and (x0 < 1000).all()
 
 
 def test_packed_rows_longer_than_the_context_are_refused():
