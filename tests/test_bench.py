@@ -41,6 +41,40 @@ def test_name_context_and_fix_sweep_run(smoke_run):
     assert (smoke_run / "fix_sweep_3" / "model.safetensors").exists()
 
 
+def test_chat_context_prints_each_question_in_its_chat_alone_moved_and_named(smoke_run):
+    lines = bench("chat_context.py", "--run", smoke_run).splitlines()
+    assert lines[0].endswith("assistant_v1: held-out people, right")
+    labels = [line[:42].strip() for line in lines[1:]]
+    assert labels[:6] == ["after small talk, in its chat", "the same questions alone",
+                          "alone, moved to the chat's positions", "pronoun follow-up, in its chat",
+                          "the same chat, with the name", "that question alone"]
+    moved = [int(label.rsplit(" ", 1)[1]) for label in labels[6:]]     # the smoke context has room for less
+    assert [label.rsplit(" ", 1)[0] for label in labels[6:]] == ["standard questions, moved by"] * 4
+    assert moved[0] == 0 and moved == sorted(moved) and moved[-1] <= 100
+    assert all(line.endswith("%") and 0 <= float(line.split()[-1][:-1]) <= 100 for line in lines[1:])
+
+
+def test_chat_context_moves_positions_and_puts_them_back():
+    import importlib.util
+
+    import torch
+    from minillm.model import GPT, GPTConfig
+    spec = importlib.util.spec_from_file_location("chat_context", ROOT / "bench" / "chat_context.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
+    x = torch.tensor([[1, 2, 3]])
+    wpe = model.transformer.wpe.weight
+    with torch.no_grad():
+        before = model(x)[0]
+        with mod.positions_moved(model, 5):
+            moved = model(x)[0]
+            wte = model.transformer.wte(x)
+            assert torch.equal(model.transformer.wpe(torch.arange(3)) + wte, wte + wpe[5:8])
+        assert torch.equal(model(x)[0], before) and not torch.allclose(moved, before)
+
+
 def test_teach_familiarity_then_finetune_prints_both_assistants(smoke_run):
     out = bench("teach_familiarity.py", "--run", smoke_run, "--steps", 2, "--repeats", 1, "--everyone", "--finetune")
     lines = out.splitlines()

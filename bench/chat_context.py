@@ -1,0 +1,92 @@
+"""Where does a question in a chat go wrong? The first assistant's held-out questions asked in their chat,
+alone, alone at the positions the chat would give them, and (follow-ups) with the name for the pronoun;
+and the standard questions asked first at positions 0, 25, 50 and 100 on (less where the context has no room).
+
+    python bench/chat_context.py                              # the first assistant of runs/cpu (run the course first)
+    python bench/chat_context.py --run runs/cpu-seed1 --run runs/cpu-seed2
+
+A question after small talk can lose in two ways: *where* it sits (the model has learned position
+embeddings, and fine-tuning puts every first question right after <|bos|>) and *what* comes before it.
+"alone, moved" asks the question alone with every position moved on by the length of what came before it in
+its chat, no tokens added (a forward pre-hook on the position embedding): what is left of the loss is the
+context's. A pronoun follow-up ("And where does he work?") can lose to the chat or to the pronoun: "with the
+name" asks the same chat with the person's name instead. bench/RESULTS.md records what this printed.
+"""
+
+import argparse
+from contextlib import contextmanager
+from pathlib import Path
+
+from minillm import evaluate as ev
+from minillm.chat import prompt_ids
+from minillm.course import load_stage, make_run
+from minillm.world import ATTRIBUTES, World
+from minillm.world.guideline import standard_question
+from minillm.world.entities import stream
+
+
+@contextmanager
+def positions_moved(model, k: int):
+    """Every position the model reads is k further on: the position embedding is looked up at pos + k."""
+    hook = model.transformer.wpe.register_forward_pre_hook(lambda module, args: (args[0] + k,))
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
+MAX_NEW_TOKENS = 48    # the course's reply limit on cpu (Preset.eval_max_new_tokens)
+
+
+def accuracy(model, tok, questions, items, values) -> float:
+    return ev.score_answers(ev.ask(model, tok, questions, as_chat=True, max_new_tokens=MAX_NEW_TOKENS), items, values,
+                            require_stop=True)["accuracy"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", action="append", help="a course run folder with a finished assistant_v1 (repeatable)")
+    args = ap.parse_args()
+    for folder in args.run or ["runs/cpu"]:
+        seed = World.load(Path(folder) / "world").config.seed    # the run's own seed: its world, its models
+        run = make_run(None, folder, seed=seed, progress=False)
+        model, world, tok = load_stage(run, "assistant_v1")
+        values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+        rows = []
+
+        chats = world.after_greeting_items("heldout")
+        items = [it for _, it in chats]
+        rows.append(("after small talk, in its chat", accuracy(model, tok, [c for c, _ in chats], items, values)))
+        rows.append(("  the same questions alone", accuracy(model, tok, [c[-1]["content"] for c, _ in chats], items, values)))
+        room = lambda prompts: model.config.block_size - max(map(len, prompts)) - MAX_NEW_TOKENS   # moved, it must fit
+        right = 0
+        for chat, it in chats:   # one at a time: each moves by its own chat's length
+            alone = prompt_ids(tok, chat[-1:])
+            moved = min(len(prompt_ids(tok, chat)) - len(alone), room([alone]))
+            with positions_moved(model, moved):
+                right += accuracy(model, tok, [chat[-1]["content"]], [it], values)
+        rows.append(("  alone, moved to the chat's positions", right / len(chats)))
+
+        chats = world.follow_up_items("heldout")
+        items = [it for _, it in chats]
+        rng = stream(world.config.seed, "chat-context")
+        named = [chat[:-1] + [{"role": "user", "content": standard_question(it.name, it.attribute, rng)}]
+                 for chat, it in chats]
+        rows.append(("pronoun follow-up, in its chat", accuracy(model, tok, [c for c, _ in chats], items, values)))
+        rows.append(("  the same chat, with the name", accuracy(model, tok, named, items, values)))
+        rows.append(("  that question alone", accuracy(model, tok, [c[-1]["content"] for c in named], items, values)))
+
+        items = world.qa_items("heldout")
+        for k in (0, 25, 50, 100):     # the standard questions, asked first, at later positions
+            k = min(k, room([prompt_ids(tok, [{"role": "user", "content": it.question}]) for it in items]))
+            with positions_moved(model, k):
+                rows.append((f"standard questions, moved by {k}", accuracy(model, tok, [it.question for it in items],
+                                                                           items, values)))
+
+        print(f"{run.out / 'assistant_v1'}: held-out people, right")
+        for label, acc in rows:
+            print(f"  {label:40s} {acc:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
