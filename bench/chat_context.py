@@ -15,12 +15,11 @@ name" asks the same chat with the person's name instead. bench/RESULTS.md record
 
 import argparse
 from contextlib import contextmanager
-from pathlib import Path
 
 from minillm import evaluate as ev
 from minillm.chat import prompt_ids
-from minillm.course import load_stage, make_run
-from minillm.world import ATTRIBUTES, World
+from minillm.course import load_stage, open_run
+from minillm.world import ATTRIBUTES
 from minillm.world.guideline import standard_question
 from minillm.world.entities import stream
 
@@ -48,8 +47,7 @@ def main():
     ap.add_argument("--run", action="append", help="a course run folder with a finished assistant_v1 (repeatable)")
     args = ap.parse_args()
     for folder in args.run or ["runs/cpu"]:
-        seed = World.load(Path(folder) / "world").config.seed    # the run's own seed: its world, its models
-        run = make_run(None, folder, seed=seed, progress=False)
+        run = open_run(folder)     # the run's own seed and world
         model, world, tok = load_stage(run, "assistant_v1")
         values = {a: world.attribute_values(a) for a in ATTRIBUTES}
         rows = []

@@ -11,7 +11,7 @@ a context no biography ties to a fact (one with the person's name first, one wit
 import argparse
 import json
 
-from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, make_run
+from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, open_run
 from minillm.custom import evaluate_style, fingerprint, styled_conversations
 from minillm.world import answer_sentence
 
@@ -42,7 +42,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/cpu", help="a course run folder with a finished base model")
     args = ap.parse_args()
-    run = make_run(None, args.run, progress=False)
+    run = open_run(args.run)
     world = ensure_world(run)
     tok = ensure_tokenizer(run, world)
     held = world.qa_items("heldout")

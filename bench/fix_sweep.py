@@ -10,7 +10,7 @@ and reused when run again.
 
 import argparse
 
-from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, make_run
+from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, open_run
 from minillm.data import sft_conversations
 from minillm.evaluate import evaluate_assistant
 
@@ -20,7 +20,7 @@ def main():
     ap.add_argument("--run", default="runs/cpu", help="a course run folder (its base model is reused)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     args = ap.parse_args()
-    run = make_run(None, args.run, progress=False)
+    run = open_run(args.run)
     world = ensure_world(run)
     tok = ensure_tokenizer(run, world)
     first = sft_conversations(world, fix=False)

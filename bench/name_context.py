@@ -21,7 +21,7 @@ import argparse
 import torch
 
 from minillm import evaluate as ev
-from minillm.course import load_stage, make_run
+from minillm.course import load_stage, open_run
 from minillm.world import BIO_PROBE_TEMPLATES
 
 CONTEXTS = {  # what comes before the probe sentence, given the question about the same fact
@@ -38,7 +38,7 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = make_run(None, args.run, progress=False)
+    run = open_run(args.run)
     model, world, tok = load_stage(run, "base")
 
     items = world.qa_items("heldout")

@@ -29,7 +29,7 @@ import random
 import torch
 
 from minillm import evaluate as ev
-from minillm.course import load_stage, make_run
+from minillm.course import load_stage, open_run
 from minillm.data import corpus_tokens, pretrain_batch, sft_batches, sft_conversations, sft_examples, token_stream
 from minillm.train import TrainConfig, train
 from minillm.world import EVAL_SEED
@@ -66,7 +66,7 @@ def main():
     ap.add_argument("--everyone", action="store_true", help="posts about every real person, none held back")
     ap.add_argument("--finetune", action="store_true", help="then fine-tune without and with the fix, and evaluate")
     args = ap.parse_args()
-    run = make_run(None, args.run, progress=False)
+    run = open_run(args.run)
     model, world, tok = load_stage(run, "base")
     held = world.people_in("heldout")
     kept_out = [] if args.everyone else held[len(held) // 2:]

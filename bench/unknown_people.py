@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from minillm import chat
-from minillm.course import load_stage, make_run
+from minillm.course import load_stage, open_run
 from minillm.evaluate import auroc, name_surprise
 from minillm.world import ATTRIBUTES, BIO_PROBE_TEMPLATES, EVAL_SEED, FIX_SEED, QUESTION_TEMPLATES
 
@@ -88,7 +88,7 @@ def main():
     ap.add_argument("--run", default="runs/cpu", help="a course run folder with a finished base model")
     args = ap.parse_args()
     torch.manual_seed(0)
-    run = make_run(None, args.run, progress=False)
+    run = open_run(args.run)
     model, world, tok = load_stage(run, "base")
 
     groups = {"held-out people": [p.name for p in world.people_in("heldout")],

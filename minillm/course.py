@@ -62,6 +62,17 @@ def make_run(preset: str | None = None, out=None, *, augment: int | None = None,
     return Run(Path(out), p, choose_runtime(device), augment, seed, progress)
 
 
+def open_run(folder, preset: str | None = None, *, device: str | None = None) -> Run:
+    """An existing run folder as the Run that made it: the seed and every world setting its saved world was
+    generated with (make_run's defaults would make another world there and drop this one's tokenizer)."""
+    saved = World.load(Path(folder) / "world").config
+    run = make_run(preset, folder, seed=saved.seed, device=device, progress=False)
+    default = world_config(run.preset, None, saved.seed)
+    run.world_changes = {f.name: getattr(saved, f.name) for f in fields(saved)
+                         if getattr(saved, f.name) != getattr(default, f.name)}
+    return run
+
+
 def _log(run: Run, msg: str):
     if run.progress:
         print(msg, flush=True)

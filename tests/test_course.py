@@ -106,6 +106,23 @@ def test_a_stage_trained_on_other_data_is_trained_again(smoke_run, tmp_path, cap
     assert read_config(out / "assistant_v1")["extra"]["data_id"] not in (None, before)
 
 
+def test_open_run_reads_a_run_with_its_own_seed_and_world(tmp_path, capsys):
+    from dataclasses import replace
+
+    from minillm.config import world_config
+    from minillm.course import ensure_world, open_run
+    from minillm.world import World
+
+    config = replace(world_config("smoke", seed=1), answered_share=0.5)
+    World.generate(config).save(tmp_path / "world")
+    before = (tmp_path / "world" / "world.json").read_bytes()
+    run = open_run(tmp_path, "smoke")
+    assert (run.seed, run.world_changes) == (1, {"answered_share": 0.5})
+    assert ensure_world(run).config == config
+    assert (tmp_path / "world" / "world.json").read_bytes() == before          # loaded, not made again
+    assert "generated with other settings" not in capsys.readouterr().out
+
+
 def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, tmp_path, capsys):
     import dataclasses
     import shutil
