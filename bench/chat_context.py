@@ -34,11 +34,8 @@ def positions_moved(model, k: int):
         hook.remove()
 
 
-MAX_NEW_TOKENS = 48    # the course's reply limit on cpu (Preset.eval_max_new_tokens)
-
-
-def accuracy(model, tok, questions, items, values) -> float:
-    return ev.score_answers(ev.ask(model, tok, questions, as_chat=True, max_new_tokens=MAX_NEW_TOKENS), items, values,
+def accuracy(model, tok, questions, items, values, limit: int) -> float:
+    return ev.score_answers(ev.ask(model, tok, questions, as_chat=True, max_new_tokens=limit), items, values,
                             require_stop=True)["accuracy"]
 
 
@@ -50,36 +47,39 @@ def main():
         run = open_run(folder)     # the run's own seed and world
         model, world, tok = load_stage(run, "assistant_v1")
         values = {a: world.attribute_values(a) for a in ATTRIBUTES}
+        limit = run.preset.eval_max_new_tokens     # the course's reply limit
+
+        def right(questions, items):
+            return accuracy(model, tok, questions, items, values, limit)
         rows = []
 
         chats = world.after_greeting_items("heldout")
         items = [it for _, it in chats]
-        rows.append(("after small talk, in its chat", accuracy(model, tok, [c for c, _ in chats], items, values)))
-        rows.append(("  the same questions alone", accuracy(model, tok, [c[-1]["content"] for c, _ in chats], items, values)))
-        room = lambda prompts: model.config.block_size - max(map(len, prompts)) - MAX_NEW_TOKENS   # moved, it must fit
-        right = 0
+        rows.append(("after small talk, in its chat", right([c for c, _ in chats], items)))
+        rows.append(("  the same questions alone", right([c[-1]["content"] for c, _ in chats], items)))
+        room = lambda prompts: model.config.block_size - max(map(len, prompts)) - limit   # moved, it must fit
+        n_right = 0
         for chat, it in chats:   # one at a time: each moves by its own chat's length
             alone = prompt_ids(tok, chat[-1:])
             moved = min(len(prompt_ids(tok, chat)) - len(alone), room([alone]))
             with positions_moved(model, moved):
-                right += accuracy(model, tok, [chat[-1]["content"]], [it], values)
-        rows.append(("  alone, moved to the chat's positions", right / len(chats)))
+                n_right += right([chat[-1]["content"]], [it])
+        rows.append(("  alone, moved to the chat's positions", n_right / len(chats)))
 
         chats = world.follow_up_items("heldout")
         items = [it for _, it in chats]
         rng = stream(world.config.seed, "chat-context")
         named = [chat[:-1] + [{"role": "user", "content": standard_question(it.name, it.attribute, rng)}]
                  for chat, it in chats]
-        rows.append(("pronoun follow-up, in its chat", accuracy(model, tok, [c for c, _ in chats], items, values)))
-        rows.append(("  the same chat, with the name", accuracy(model, tok, named, items, values)))
-        rows.append(("  that question alone", accuracy(model, tok, [c[-1]["content"] for c in named], items, values)))
+        rows.append(("pronoun follow-up, in its chat", right([c for c, _ in chats], items)))
+        rows.append(("  the same chat, with the name", right(named, items)))
+        rows.append(("  that question alone", right([c[-1]["content"] for c in named], items)))
 
         items = world.qa_items("heldout")
         for k in (0, 25, 50, 100):     # the standard questions, asked first, at later positions
             k = min(k, room([prompt_ids(tok, [{"role": "user", "content": it.question}]) for it in items]))
             with positions_moved(model, k):
-                rows.append((f"standard questions, moved by {k}", accuracy(model, tok, [it.question for it in items],
-                                                                           items, values)))
+                rows.append((f"standard questions, moved by {k}", right([it.question for it in items], items)))
 
         print(f"{run.out / 'assistant_v1'}: held-out people, right")
         for label, acc in rows:
