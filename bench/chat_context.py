@@ -76,8 +76,9 @@ def main():
         rows.append(("  that question alone", right([c[-1]["content"] for c in named], items)))
 
         items = world.qa_items("heldout")
+        most = room([prompt_ids(tok, [{"role": "user", "content": it.question}]) for it in items])
         for k in (0, 25, 50, 100):     # the standard questions, asked first, at later positions
-            k = min(k, room([prompt_ids(tok, [{"role": "user", "content": it.question}]) for it in items]))
+            k = min(k, most)
             with positions_moved(model, k):
                 rows.append((f"standard questions, moved by {k}", right([it.question for it in items], items)))
 

@@ -233,20 +233,21 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
         def get_packed(i):
             g = batch_generator(cfg, i)
             x, y = packed_sft_batch(examples, B - n_text, pack, g)
-            text_rows = round(len(x) * n_text / (B - n_text))
-            if text_rows == 0:
-                return x, y
-            xt, yt = pretrain_batch(train_tokens, text_rows, pack, g)
-            return torch.cat([x, xt]), torch.cat([y, yt])
+            return _with_text(x, y, train_tokens, round(len(x) * n_text / (B - n_text)), g)
         return get_packed
     order = length_order(examples) if length_pool > 0 else None
 
     def get_batch(i):
         g = batch_generator(cfg, i)
         x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool, order=order)
-        if n_text == 0:
-            return x, y
-        xt, yt = pretrain_batch(train_tokens, n_text, x.shape[1], g)
-        return torch.cat([x, xt]), torch.cat([y, yt])
+        return _with_text(x, y, train_tokens, n_text, g)
 
     return get_batch
+
+
+def _with_text(x, y, train_tokens, rows: int, generator):
+    """The conversation rows (x, y) and `rows` windows of pretraining text as wide as them, below."""
+    if rows == 0:
+        return x, y
+    xt, yt = pretrain_batch(train_tokens, rows, x.shape[1], generator)
+    return torch.cat([x, xt]), torch.cat([y, yt])

@@ -124,7 +124,6 @@ def test_open_run_reads_a_run_with_its_own_seed_and_world(tmp_path, capsys):
 
 
 def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, tmp_path, capsys):
-    import dataclasses
     import shutil
 
     from dataclasses import replace
@@ -137,7 +136,7 @@ def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, t
     shutil.copytree(smoke_run, out)
     run = make_run("smoke", out, progress=True)
     before = read_config(out / "assistant_v1")["extra"]["data_id"]
-    run.preset = dataclasses.replace(run.preset, sft_pack=64)
+    run.preset = replace(run.preset, sft_pack=64)
     ensure_assistant(run, fix=False)
     assert "trained on other data than this run's now" in capsys.readouterr().out
     extra = read_config(out / "assistant_v1")["extra"]
