@@ -271,13 +271,13 @@ def ensure_assistant(run: Run, *, fix: bool = True, world: World | None = None, 
         model = copy.deepcopy(base).to(run.runtime.device)
         which = [weights_fingerprint(base)]
     pool = run.preset.sft_length_pool
-    pack = run.preset.sft_pack
+    pack, share = run.preset.sft_pack, run.preset.sft_pack_share
     data_id = data_fingerprint(examples, mix, train_tokens, which, *([{"length_pool": pool}] if pool else []),
-                               *([{"pack": pack}] if pack else []))
+                               *([{"pack": pack}] if pack else []), *([{"pack_share": share}] if pack and share < 1 else []))
     _drop_if_stale(run, d, cfg, data_id)
     if _stage_done(d, cfg.max_steps):
         return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0]
-    get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size, pool, pack)
+    get_batch = sft_batches(examples, train_tokens, cfg, mix, model.config.block_size, pool, pack, share)
     _log(run, f"fine-tuning ({name}): {len(examples):,} conversations, {int(mix * 100)}% of each batch pretraining text")
     train(model, get_batch, cfg, run.runtime, out_dir=d, resume=True, progress=run.progress, desc=name,
           on_log=on_log, tokenizer=tok, extra={"data_id": data_id})

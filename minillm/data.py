@@ -13,7 +13,7 @@ Both phases train the same thing, next-token prediction; only the data differs.
   assistant's tokens. Targets where the mask is 0 (the user's words, role tokens) and padding
   become -1, which the model's cross-entropy ignores: the model still *reads* the question but is
   only trained to *write* the answer. A row holds one conversation (`sft_batch`), or several packed one
-  after another (`packed_sft_batch`, measured and not the default).
+  after another (`packed_sft_batch`); the `cpu` preset packs every other step.
 
 - The fine-tuning mix: each SFT batch also carries some pretraining text (`sft_batches`), because
   fine-tuning on conversations alone erodes the facts the base model stored.
@@ -146,8 +146,8 @@ def packed_sft_batch(examples, n: int, block_size: int, generator: torch.Generat
     Every conversation starts with <|bos|>, so a row reads like a stretch of the pretraining stream:
     conversation after conversation, each at whatever position it lands and read after the ones before it,
     as Llama 2's fine-tuning concatenated its conversations. Unpacked, every question sits right after
-    <|bos|> at the start of the context. (Measured: more right after small talk, fewer as a first
-    question; bench/RESULTS.md.)"""
+    <|bos|> at the start of the context. (Measured, bench/RESULTS.md: packed on every step, more right after
+    small talk and fewer as a first question; on every other step, most of that gain and none of that cost.)"""
     if len(examples) == 0 or n < 1:
         raise ValueError(f"packed_sft_batch needs examples and n >= 1, got {len(examples)} examples and n={n}")
     rows, ids, mask = [], [], []
@@ -215,30 +215,29 @@ def sft_examples(tok, conversations) -> list[tuple[list[int], list[int]]]:
 
 
 def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_size: int, length_pool: int = 0,
-                pack: int = 0):
+                pack: int = 0, pack_share: float = 1.0):
     """get_batch(i) for fine-tuning: (1 - mix) of each batch conversations, `mix` pretraining text cut to
     the conversations' length. SFT alone erodes stored facts (the model drifts towards the SFT people);
     replaying the documents keeps them. length_pool > 0 draws conversations of similar length together
     (less padding, shorter rows). Batch i draws from batch_generator(cfg, i) (exact resume).
 
     pack > 0: the same number of conversations, packed into rows of `pack` tokens (packed_sft_batch), and
-    rows of text in the same share (length_pool does not apply)."""
+    rows of text in the same share (length_pool does not apply to them). pack_share < 1 packs only that
+    share of the steps, evenly spread (0.5: every other step); the others are unpacked batches."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
-    if pack:
-        if not 2 <= pack <= block_size:
-            raise ValueError(f"pack={pack}: a packed row holds 2 to block_size={block_size} tokens (0: one "
-                             "conversation per row)")
-
-        def get_packed(i):
-            g = batch_generator(cfg, i)
-            x, y = packed_sft_batch(examples, B - n_text, pack, g)
-            return _with_text(x, y, train_tokens, round(len(x) * n_text / (B - n_text)), g)
-        return get_packed
+    if pack and not 2 <= pack <= block_size:
+        raise ValueError(f"pack={pack}: a packed row holds 2 to block_size={block_size} tokens (0: one "
+                         "conversation per row)")
+    if not 0 < pack_share <= 1:
+        raise ValueError(f"pack_share={pack_share}: the share of packed steps is above 0 and at most 1")
     order = length_order(examples) if length_pool > 0 else None
 
     def get_batch(i):
         g = batch_generator(cfg, i)
+        if pack and int((i + 1) * pack_share) > int(i * pack_share):     # step i is one of the packed share
+            x, y = packed_sft_batch(examples, B - n_text, pack, g)
+            return _with_text(x, y, train_tokens, round(len(x) * n_text / (B - n_text)), g)
         x, y = sft_batch(examples, B - n_text, block_size, g, length_pool=length_pool, order=order)
         return _with_text(x, y, train_tokens, n_text, g)
 

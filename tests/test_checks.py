@@ -534,3 +534,22 @@ def test_gpu_hours():
         checks.check_gpu_hours(lambda n, d, p, m: 6 * n * d / (p * m))
     with pytest.raises(AssertionError, match="forward pass only"):
         checks.check_gpu_hours(lambda n, d, p, m: 2 * n * d / (p * m) / 3600)
+
+
+def test_one_run_a_few_points_short_passes_as_one_seed_of_three_may(capsys):
+    """A target holds the mean of three seeds, and each seed may be SEED_SLACK short (bench/course.py): one run
+    checked in a notebook is judged by that per-seed rule, and the check says how short it is."""
+    from minillm.checks.targets import SEED_SLACK, target, within_seed_slack
+    bound = target("heldout_accuracy").bound
+    base = {"answer_rate": 0.0, "stored": {"accuracy": 0.9}}
+    checks.check_base_vs_assistant(base, _assistant_eval(heldout_acc=bound - 0.008), preset="cpu")
+    out = capsys.readouterr().out
+    assert out.startswith("✓") and (f"Held-out accuracy is 0.8 points short of it: one run may be up to "
+                                    f"{SEED_SLACK * 100:.0f} points short") in out
+    checks.check_knowledge_augmentation(bound - 0.02, 0.1, 0.9, preset="cpu")
+    assert capsys.readouterr().out.startswith("✓")
+    with pytest.raises(AssertionError, match="extract"):
+        checks.check_base_vs_assistant(base, _assistant_eval(heldout_acc=bound - SEED_SLACK - 0.005), preset="cpu")
+    checks.check_base_vs_assistant(base, _assistant_eval(heldout_acc=bound), preset="cpu")
+    assert "short" not in capsys.readouterr().out                     # met: no note
+    assert within_seed_slack(0.025, "<=", 0.02) and not within_seed_slack(0.055, "<=", 0.02)

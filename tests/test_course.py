@@ -123,7 +123,7 @@ def test_open_run_reads_a_run_with_its_own_seed_and_world(tmp_path, capsys):
     assert "generated with other settings" not in capsys.readouterr().out
 
 
-def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, tmp_path, capsys):
+def test_packing_is_part_of_the_fine_tuning_data_and_trains_on_exactly_its_batches(smoke_run, tmp_path, capsys):
     import shutil
 
     from dataclasses import replace
@@ -135,19 +135,25 @@ def test_packed_fine_tuning_is_other_data_and_trains_on_packed_rows(smoke_run, t
     out = tmp_path / "copy"
     shutil.copytree(smoke_run, out)
     run = make_run("smoke", out, progress=True)
-    before = read_config(out / "assistant_v1")["extra"]["data_id"]
-    run.preset = replace(run.preset, sft_pack=64)
-    ensure_assistant(run, fix=False)
-    assert "trained on other data than this run's now" in capsys.readouterr().out
-    extra = read_config(out / "assistant_v1")["extra"]
-    assert extra["data_id"] != before
-    # it trained on exactly the packed batches: every step's rows, 64 tokens each
+    assert (run.preset.sft_pack, run.preset.sft_pack_share) == (run.preset.model.block_size, 0.5)   # the default
     world = ensure_world(run)
     tok = ensure_tokenizer(run, world)
     cfg = replace(run.preset.sft, seed=run.preset.sft.seed + run.seed)
-    get_batch = sft_batches(sft_examples(tok, sft_conversations(world, fix=False)), corpus_tokens(world, tok)[0],
-                            cfg, run.preset.sft_mix, run.preset.model.block_size, pack=64)
-    assert extra["tokens"] == sum(get_batch(i)[0].numel() for i in range(cfg.max_steps))
+    examples = sft_examples(tok, sft_conversations(world, fix=False))
+    seen = [read_config(out / "assistant_v1")["extra"]["data_id"]]
+    # rows of 64 on every step, then one conversation per row: each other data, trained on exactly its batches
+    for pack, share in ((64, 1.0), (0, 0.5)):
+        run.preset = replace(run.preset, sft_pack=pack, sft_pack_share=share)
+        ensure_assistant(run, fix=False)
+        assert "trained on other data than this run's now" in capsys.readouterr().out
+        extra = read_config(out / "assistant_v1")["extra"]
+        assert extra["data_id"] not in seen
+        seen.append(extra["data_id"])
+        get_batch = sft_batches(examples, corpus_tokens(world, tok)[0], cfg, run.preset.sft_mix,
+                                run.preset.model.block_size, run.preset.sft_length_pool, pack, share)
+        assert extra["tokens"] == sum(get_batch(i)[0].numel() for i in range(cfg.max_steps))
+        widths = {get_batch(i)[0].shape[1] for i in range(cfg.max_steps)}
+        assert widths == {64} if pack else len(widths) > 1        # unpacked: as long as each step's conversations
 
 
 def test_an_assistant_fine_tuned_from_a_given_base_leaves_it_and_names_it(smoke_run, tmp_path, capsys):

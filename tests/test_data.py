@@ -190,3 +190,20 @@ def test_packed_rows_longer_than_the_context_are_refused():
     examples = [([7, 8, 9], [0, 1, 1])]
     with pytest.raises(ValueError, match=r"pack=300: a packed row holds 2 to block_size=256 tokens \(0: one conversation per row\)"):
         sft_batches(examples, torch.arange(1000), TrainConfig(max_steps=1, batch_size=4), 0.5, block_size=256, pack=300)
+
+
+def test_a_share_of_packed_steps_is_every_other_step_packed_and_the_rest_unpacked():
+    from minillm.train import TrainConfig
+    examples = [([7] + list(range(100, 100 + n)), [0] + [1] * n) for n in (15, 31, 47, 20, 9)]
+    text, cfg = torch.arange(1000, 5000), TrainConfig(max_steps=1, batch_size=16)
+    half = sft_batches(examples, text, cfg, 0.5, block_size=128, length_pool=4, pack=64, pack_share=0.5)
+    packed = sft_batches(examples, text, cfg, 0.5, block_size=128, length_pool=4, pack=64)
+    unpacked = sft_batches(examples, text, cfg, 0.5, block_size=128, length_pool=4)
+    for i in range(8):            # odd steps packed, even steps as without packing: batch for batch equal
+        want = packed(i) if i % 2 else unpacked(i)
+        assert all(torch.equal(a, b) for a, b in zip(half(i), want))
+    quarter = sft_batches(examples, text, cfg, 0.5, block_size=128, pack=64, pack_share=0.25)
+    assert [i for i in range(12) if quarter(i)[0].shape[1] == 64] == [3, 7, 11]
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match=rf"pack_share={share}: the share of packed steps is above 0 and at most 1"):
+            sft_batches(examples, text, cfg, 0.5, block_size=128, pack=64, pack_share=share)

@@ -76,6 +76,20 @@ def meets(value: float, op: str, bound: float) -> bool:
     return value >= bound if op == ">=" else value <= bound
 
 
+def within_seed_slack(value: float, op: str, bound: float) -> bool:
+    """`value` misses `op bound` by no more than one seed may (SEED_SLACK): the rule for each seed of
+    bench/course.py, and for one run checked in a notebook."""
+    return meets(value, op, bound - SEED_SLACK if op == ">=" else bound + SEED_SLACK)
+
+
+def _seed_note(value: float, t: Target, what: str) -> str:
+    """'' when value meets t; else why one run this close still passes."""
+    if meets(value, t.op, t.bound):
+        return ""
+    return (f". {what} is {abs(value - t.bound) * 100:.1f} points short of it: one run may be up to "
+            f"{SEED_SLACK * 100:.0f} points short, because the target holds the mean of three seeds (python bench/course.py)")
+
+
 def target_rows(metrics: dict, scope: str = "course") -> list[dict]:
     """Each target of `scope` on a figure of this run, with the run's value and whether it is met."""
     return [{"key": t.key, "op": t.op, "bound": t.bound, "what": t.what, "value": metrics[t.key],
@@ -146,11 +160,11 @@ def check_base_vs_assistant(base_eval: dict, assistant_eval: dict, *, preset: st
         return _missed(f"{summary}: the assistant too often does not answer in its format or does not end its "
                       "turn. Was fine-tuning run to the end (is_trained(run, ...))? Look at the responses in "
                       "assistant_eval['standard']['items'] that have answered == False")
-    if heldout < min_heldout:
+    if not within_seed_slack(heldout, ">=", min_heldout):
         return _missed(f"{summary}: the assistant does not extract enough of what pretraining stored. Check "
                       "that the base model was fully pretrained and that SFT mixed in pretraining text "
                       "(run.preset.sft_mix)")
-    _ok(summary)
+    _ok(summary + _seed_note(heldout, target("heldout_accuracy"), "Held-out accuracy"))
 
 
 def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored_one: float, *, preset: str) -> None:
@@ -169,7 +183,7 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
                f"completes {stored_one:.0%} of the biographies (at least {min_stored_one:.0%})")
     if _smoke_note(preset, summary):
         return
-    if heldout_many < min_heldout_many:
+    if not within_seed_slack(heldout_many, ">=", min_heldout_many):
         return _missed(f"{summary}: the augmented run should extract the held-out facts. Is heldout_many the "
                       "main run's assistant (notebook_run()), and heldout_one the augment=1 run's?")
     if heldout_one > max_heldout_one:
@@ -178,7 +192,7 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
     if stored_one < min_stored_one:
         return _missed(f"{summary}: the one-biography base model should still complete its biographies "
                       "(evaluate_base(...)['stored']['accuracy'] of the augment=1 run): was it fully pretrained?")
-    _ok(summary)
+    _ok(summary + _seed_note(heldout_many, target("heldout_accuracy"), "Held-out accuracy with several biographies"))
 
 
 def check_fix(before: dict, after: dict, *, preset: str) -> None:
