@@ -147,7 +147,7 @@ def packed_sft_batch(examples, n: int, block_size: int, generator: torch.Generat
     conversation after conversation, each at whatever position it lands and read after the ones before it,
     as Llama 2's fine-tuning concatenated its conversations. Unpacked, every question sits right after
     <|bos|> at the start of the context. (Measured, bench/RESULTS.md: packed on every step, more right after
-    small talk and fewer as a first question; on every other step, most of that gain and none of that cost.)"""
+    small talk and fewer as a first question; on every other step, about half that gain and, on average, no cost.)"""
     if len(examples) == 0 or n < 1:
         raise ValueError(f"packed_sft_batch needs examples and n >= 1, got {len(examples)} examples and n={n}")
     rows, ids, mask = [], [], []
@@ -229,7 +229,7 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
     if pack and not 2 <= pack <= block_size:
         raise ValueError(f"pack={pack}: a packed row holds 2 to block_size={block_size} tokens (0: one "
                          "conversation per row)")
-    if not 0 < pack_share <= 1:
+    if pack and not 0 < pack_share <= 1:
         raise ValueError(f"pack_share={pack_share}: the share of packed steps is above 0 and at most 1")
     order = length_order(examples) if length_pool > 0 else None
 
