@@ -84,15 +84,16 @@ def main_first():
 
 
 def shard(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """This process's rows of a global batch (contiguous, equal shares)."""
+    """This process's rows of a global batch: contiguous shares, as equal as the row count allows (a packed
+    fine-tuning batch has as many rows as its conversations fill, 15 say); share_weight makes the gradient
+    the whole batch's either way."""
     n = world_size()
     if n == 1:
         return x, y
-    if x.size(0) % n:
-        raise ValueError(f"a batch of {x.size(0)} rows does not split evenly over {n} processes: choose a "
-                         f"batch_size that is a multiple of the number of processes")
-    rows = x.size(0) // n
-    return x[rank() * rows:(rank() + 1) * rows], y[rank() * rows:(rank() + 1) * rows]
+    if x.size(0) < n:
+        raise ValueError(f"a batch of {x.size(0)} rows cannot give each of {n} processes a row: choose a "
+                         f"batch_size of at least the number of processes")
+    return torch.tensor_split(x, n)[rank()], torch.tensor_split(y, n)[rank()]
 
 
 def share_weight(y_all: torch.Tensor, y_mine: torch.Tensor) -> float:

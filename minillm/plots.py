@@ -1,6 +1,7 @@
-"""Training curves: loss against step, for one run or several side by side.
+"""The course's pictures: where a chapter sits in the pipeline, and training curves.
 
-`plot_history` takes the `history` list the training loop returns (or a list of (label, history)
+`pipeline(chapter)` draws the course as one row of stages, text to release, with the chapter's own
+stages filled in. `plot_history` takes the `history` list the training loop returns (or a list of (label, history)
 pairs to compare runs, e.g. with and without the SFT loss mask) and draws the training loss as a
 line and, where the history has them, the validation losses as points. It returns the Figure, so a
 notebook shows it and a script can save it; it uses matplotlib's object API only, so it also works
@@ -33,4 +34,39 @@ def plot_history(histories, ax=None, *, title="loss"):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+# The course as a row of stages, and the chapters (notebooks 00-09) that build or use each one.
+STAGES = ("the world's\ntext", "tokens", "the GPT", "base model", "conversations", "assistant",
+          "deployment\nlog", "the fix", "release")
+CHAPTER_STAGES = {0: (), 1: ("the world's\ntext", "tokens"), 2: ("the GPT",), 3: ("base model",), 4: ("base model",),
+                  5: ("conversations",), 6: ("assistant",), 7: ("base model", "assistant"),
+                  8: ("deployment\nlog", "the fix"), 9: ("release",)}
+
+
+def pipeline(chapter: int, ax=None):
+    """The pipeline with chapter `chapter`'s stages filled in (chapter 0, the setup, fills none) -> Figure.
+    Under each stage, the chapters that work on it."""
+    if chapter not in CHAPTER_STAGES:
+        raise ValueError(f"pipeline: no chapter {chapter!r}; the chapters are {min(CHAPTER_STAGES)} to {max(CHAPTER_STAGES)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(11, 1.5), layout="constrained")
+    else:
+        fig = ax.figure
+    mine = CHAPTER_STAGES[chapter]
+    for i, stage in enumerate(STAGES):
+        chapters = " ".join(f"{c:02d}" for c, stages in CHAPTER_STAGES.items() if stage in stages)
+        ax.text(i * 1.25, 0, stage, ha="center", va="center", fontsize=9,
+                weight="bold" if stage in mine else "normal", color="white" if stage in mine else "black",
+                bbox=dict(boxstyle="round,pad=0.4", fc="tab:blue" if stage in mine else "0.92", ec="0.5"))
+        ax.text(i * 1.25, -0.62, chapters, ha="center", va="center", fontsize=8, color="0.35")
+        if i:
+            ax.annotate("", xy=(i * 1.25 - 0.55, 0), xytext=(i * 1.25 - 0.7, 0),
+                        arrowprops=dict(arrowstyle="->", color="0.5"))
+    ax.set_xlim(-0.65, (len(STAGES) - 1) * 1.25 + 0.65)
+    ax.set_ylim(-0.9, 0.5)
+    ax.axis("off")
+    ax.set_title(f"chapter {chapter:02d}" + (": the stages in blue" if mine else ": the machine the course runs on")
+                 + "  (under each stage, the chapters that work on it)", fontsize=9, loc="left")
     return fig

@@ -64,12 +64,24 @@ def test_the_course_runs_under_torchrun_as_in_one_process(smoke_run, tmp_path):
         assert close(two, one), stage
 
 
-def test_one_process_needs_no_process_group_and_a_batch_must_split_evenly(monkeypatch):
+def test_one_process_needs_no_process_group_and_shares_cover_the_batch(monkeypatch):
     import torch
     assert not distributed.init() and distributed.world_size() == 1 and distributed.is_main()
     x, y = torch.zeros(5, 3), torch.full((5, 3), -1)
     assert distributed.shard(x, y) == (x, y) and distributed.share_weight(y, y) == 1.0
+    # 3 processes: 16 rows (or a packed batch's 15) in contiguous shares that put the batch back together
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
-    with pytest.raises(ValueError, match="^a batch of 16 rows does not split evenly over 3 processes: choose a "
-                                         "batch_size that is a multiple of the number of processes$"):
-        distributed.shard(torch.zeros(16, 4), torch.zeros(16, 4))
+    for n in (16, 15):
+        x = torch.arange(n * 4).view(n, 4)
+        y = torch.where(x % 3 == 0, -1, x)
+        shares = []
+        for r in range(3):
+            monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+            shares.append(distributed.shard(x, y))
+        assert [len(a) for a, _ in shares] == ([6, 5, 5] if n == 16 else [5, 5, 5])
+        assert torch.equal(torch.cat([a for a, _ in shares]), x) and torch.equal(torch.cat([b for _, b in shares]), y)
+        # each share's loss weight is its share of the scored targets: together, the whole batch's mean
+        assert abs(sum(distributed.share_weight(y, b) for _, b in shares) / 3 - 1.0) < 1e-9
+    with pytest.raises(ValueError, match="^a batch of 2 rows cannot give each of 3 processes a row: choose a "
+                                         "batch_size of at least the number of processes$"):
+        distributed.shard(torch.zeros(2, 4), torch.zeros(2, 4))

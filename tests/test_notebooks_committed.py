@@ -27,6 +27,15 @@ def test_notebook_has_outputs_and_no_errors(path):
     assert sum(bool(c.get("outputs")) for c in code) >= len(code) // 3, "most cells show nothing: re-run and save"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_chapter_opens_with_the_pipeline_and_its_own_stages(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    first = [c for c in nb["cells"] if c["cell_type"] == "code"][:3]
+    drawn = [c for c in first if f"pipeline({int(path.name[:2])})" in "".join(c["source"])]
+    assert drawn, f"none of the first code cells draws pipeline({int(path.name[:2])})"
+    assert any("image/png" in o.get("data", {}) for o in drawn[0]["outputs"]), "the pipeline cell shows no picture"
+
+
 # what a saved output must not show: the machine it ran on, a progress bar frozen at its first frame
 ABSOLUTE_PATH = re.compile(r"(/work/|/home/|/Users/|/tmp/|/root/|[A-Z]:\\\\)")
 

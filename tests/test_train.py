@@ -246,6 +246,24 @@ def test_plot_history(runtime):
         plot_history([])
 
 
+def test_pipeline_fills_in_each_chapters_own_stages():
+    import matplotlib
+    matplotlib.use("Agg")
+    from minillm.plots import CHAPTER_STAGES, STAGES, pipeline
+
+    assert sorted(CHAPTER_STAGES) == list(range(10))
+    assert {s for stages in CHAPTER_STAGES.values() for s in stages} == set(STAGES)   # every stage has a chapter
+    for chapter, stages in CHAPTER_STAGES.items():
+        texts = pipeline(chapter).axes[0].texts
+        boxes = [t for t in texts if t.get_bbox_patch() is not None]
+        assert [t.get_text() for t in boxes] == list(STAGES)
+        assert [t.get_text() for t in boxes if t.get_color() == "white"] == [s for s in STAGES if s in stages]
+        under = [t.get_text() for t in texts if t.get_bbox_patch() is None]   # the chapters under each stage
+        assert all(f"{chapter:02d}" in under[STAGES.index(s)].split() for s in stages)
+    with pytest.raises(ValueError, match="pipeline: no chapter 10; the chapters are 0 to 9"):
+        pipeline(10)
+
+
 def test_mixed_precision_paths_train(monkeypatch):
     # bf16 autocast, and fp16 autocast with an enabled GradScaler (the T4 path), exercised on the CPU
     for precision in ("bf16", "fp16"):
