@@ -223,7 +223,7 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
 
     pack > 0: the same number of conversations, packed into rows of `pack` tokens (packed_sft_batch), and
     rows of text in the same share (length_pool does not apply to them). pack_share < 1 packs only that
-    share of the steps, evenly spread (0.5: every other step); the others are unpacked batches."""
+    share of the steps, evenly spread (0.5: the odd steps); the others are unpacked batches."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
     if pack and not 2 <= pack <= block_size:

@@ -91,8 +91,9 @@ def shard(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     if n == 1:
         return x, y
     if x.size(0) < n:
-        raise ValueError(f"a batch of {x.size(0)} rows cannot give each of {n} processes a row: choose a "
-                         f"batch_size of at least the number of processes")
+        raise ValueError(f"a batch of {x.size(0)} rows cannot give each of {n} processes a row: use fewer "
+                         f"processes, a larger batch_size, or (fine-tuning) a smaller sft_pack, whose rows hold "
+                         f"several conversations each")
     return torch.tensor_split(x, n)[rank()], torch.tensor_split(y, n)[rank()]
 
 

@@ -40,14 +40,15 @@ def plot_history(histories, ax=None, *, title="loss"):
 # The course as a row of stages, and the chapters (notebooks 00-09) that build or use each one.
 STAGES = ("the world's\ntext", "tokens", "the GPT", "base model", "conversations", "assistant",
           "deployment\nlog", "the fix", "release")
-CHAPTER_STAGES = {0: (), 1: ("the world's\ntext", "tokens"), 2: ("the GPT",), 3: ("base model",), 4: ("base model",),
+CHAPTER_STAGES = {0: ("the world's\ntext",), 1: ("the world's\ntext", "tokens"), 2: ("the GPT",),
+                  3: ("the world's\ntext", "base model"), 4: ("base model",),
                   5: ("conversations",), 6: ("assistant",), 7: ("base model", "assistant"),
                   8: ("deployment\nlog", "the fix"), 9: ("release",)}
 
 
 def pipeline(chapter: int, ax=None):
-    """The pipeline with chapter `chapter`'s stages filled in (chapter 0, the setup, fills none) -> Figure.
-    Under each stage, the chapters that work on it."""
+    """The pipeline with chapter `chapter`'s stages filled in -> Figure. Under each stage, the chapters that
+    work on it. (The assistant is the base model fine-tuned on the conversations: the row is the order of work.)"""
     if chapter not in CHAPTER_STAGES:
         raise ValueError(f"pipeline: no chapter {chapter!r}; the chapters are {min(CHAPTER_STAGES)} to {max(CHAPTER_STAGES)}")
     if ax is None:
@@ -67,6 +68,6 @@ def pipeline(chapter: int, ax=None):
     ax.set_xlim(-0.65, (len(STAGES) - 1) * 1.25 + 0.65)
     ax.set_ylim(-0.9, 0.5)
     ax.axis("off")
-    ax.set_title(f"chapter {chapter:02d}" + (": the stages in blue" if mine else ": the machine the course runs on")
-                 + "  (under each stage, the chapters that work on it)", fontsize=9, loc="left")
+    ax.set_title(f"chapter {chapter:02d}: its stages in blue; under each stage, the chapters that work on it "
+                 "(the assistant is the base model fine-tuned on the conversations)", fontsize=9, loc="left")
     return fig

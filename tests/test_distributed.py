@@ -82,6 +82,6 @@ def test_one_process_needs_no_process_group_and_shares_cover_the_batch(monkeypat
         assert torch.equal(torch.cat([a for a, _ in shares]), x) and torch.equal(torch.cat([b for _, b in shares]), y)
         # each share's loss weight is its share of the scored targets: together, the whole batch's mean
         assert abs(sum(distributed.share_weight(y, b) for _, b in shares) / 3 - 1.0) < 1e-9
-    with pytest.raises(ValueError, match="^a batch of 2 rows cannot give each of 3 processes a row: choose a "
-                                         "batch_size of at least the number of processes$"):
+    with pytest.raises(ValueError, match=r"^a batch of 2 rows cannot give each of 3 processes a row: use fewer "
+                                         r"processes, a larger batch_size, or \(fine-tuning\) a smaller sft_pack"):
         distributed.shard(torch.zeros(2, 4), torch.zeros(2, 4))

@@ -83,11 +83,12 @@ def within_seed_slack(value: float, op: str, bound: float) -> bool:
 
 
 def _seed_note(value: float, t: Target, what: str) -> str:
-    """'' when value meets t; else why one run this close still passes."""
+    """'' when value meets t; else, for a value within_seed_slack of it, why this one run still passes."""
     if meets(value, t.op, t.bound):
         return ""
-    return (f". {what} is {abs(value - t.bound) * 100:.1f} points short of it: one run may be up to "
-            f"{SEED_SLACK * 100:.0f} points short, because the target holds the mean of three seeds (python bench/course.py)")
+    return (f". {what} {value:.1%} is {abs(value - t.bound) * 100:.1f} points {'below' if t.op == '>=' else 'above'} "
+            f"the {t.bound:.0%} target, which is for the mean of three seeds; one run may be up to "
+            f"{SEED_SLACK * 100:.0f} points {'below' if t.op == '>=' else 'above'} it (python bench/course.py)")
 
 
 def target_rows(metrics: dict, scope: str = "course") -> list[dict]:
