@@ -43,6 +43,8 @@ def clean(nb) -> int:
 def run(path: Path, preset: str, timeout: int) -> None:
     nb = nbformat.read(path, as_version=4)
     os.environ["MINILLM_PRESET"] = preset
+    # the kernel imports this checkout's minillm (and so uses its artifacts/), whatever `pip install -e` points at
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")]))
     t0 = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
