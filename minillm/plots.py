@@ -56,16 +56,17 @@ def pipeline(chapter: int, ax=None):
     else:
         fig = ax.figure
     mine = CHAPTER_STAGES[chapter]
+    step = 1.25                                  # from one stage's centre to the next
     for i, stage in enumerate(STAGES):
+        x, filled = i * step, stage in mine
         chapters = " ".join(f"{c:02d}" for c, stages in CHAPTER_STAGES.items() if stage in stages)
-        ax.text(i * 1.25, 0, stage, ha="center", va="center", fontsize=9,
-                weight="bold" if stage in mine else "normal", color="white" if stage in mine else "black",
-                bbox=dict(boxstyle="round,pad=0.4", fc="tab:blue" if stage in mine else "0.92", ec="0.5"))
-        ax.text(i * 1.25, -0.62, chapters, ha="center", va="center", fontsize=8, color="0.35")
-        if i:
-            ax.annotate("", xy=(i * 1.25 - 0.55, 0), xytext=(i * 1.25 - 0.7, 0),
-                        arrowprops=dict(arrowstyle="->", color="0.5"))
-    ax.set_xlim(-0.65, (len(STAGES) - 1) * 1.25 + 0.65)
+        ax.text(x, 0, stage, ha="center", va="center", fontsize=9,
+                weight="bold" if filled else "normal", color="white" if filled else "black",
+                bbox=dict(boxstyle="round,pad=0.4", fc="tab:blue" if filled else "0.92", ec="0.5"))
+        ax.text(x, -0.62, chapters, ha="center", va="center", fontsize=8, color="0.35")
+        if i:                                    # an arrow in the gap before this stage
+            ax.annotate("", xy=(x - 0.55, 0), xytext=(x - 0.7, 0), arrowprops=dict(arrowstyle="->", color="0.5"))
+    ax.set_xlim(-0.65, (len(STAGES) - 1) * step + 0.65)
     ax.set_ylim(-0.9, 0.5)
     ax.axis("off")
     ax.set_title(f"chapter {chapter:02d}: its stages in blue; under each stage, the chapters that work on it "

@@ -86,9 +86,10 @@ def _seed_note(value: float, t: Target, what: str) -> str:
     """'' when value meets t; else, for a value within_seed_slack of it, why this one run still passes."""
     if meets(value, t.op, t.bound):
         return ""
-    return (f". {what} {value:.1%} is {abs(value - t.bound) * 100:.1f} points {'below' if t.op == '>=' else 'above'} "
-            f"the {t.bound:.0%} target, which is for the mean of three seeds; one run may be up to "
-            f"{SEED_SLACK * 100:.0f} points {'below' if t.op == '>=' else 'above'} it (python bench/course.py)")
+    side = "below" if t.op == ">=" else "above"
+    return (f". {what} {value:.1%} is {abs(value - t.bound) * 100:.1f} points {side} the {t.bound:.0%} target, "
+            f"which is for the mean of three seeds; one run may be up to {SEED_SLACK * 100:.0f} points {side} it "
+            "(python bench/course.py)")
 
 
 def target_rows(metrics: dict, scope: str = "course") -> list[dict]:
