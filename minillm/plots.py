@@ -1,7 +1,7 @@
-"""The course's pictures: where a chapter sits in the pipeline, and training curves.
+"""The course's pictures: where a chapter sits in the pipeline, the GPT's layers, and training curves.
 
 `pipeline(chapter)` draws the course as one row of stages, text to release, with the chapter's own
-stages filled in. `plot_history` takes the `history` list the training loop returns (or a list of (label, history)
+stages filled in. `gpt_diagram(config)` draws the network from ids to logits with this config's sizes. `plot_history` takes the `history` list the training loop returns (or a list of (label, history)
 pairs to compare runs, e.g. with and without the SFT loss mask) and draws the training loss as a
 line and, where the history has them, the validation losses as points. It returns the Figure, so a
 notebook shows it and a script can save it; it uses matplotlib's object API only, so it also works
@@ -71,4 +71,55 @@ def pipeline(chapter: int, ax=None):
     ax.axis("off")
     ax.set_title(f"chapter {chapter:02d}: its stages in blue; under each stage, the chapters that work on it "
                  "(the assistant is the base model fine-tuned on the conversations)", fontsize=9, loc="left")
+    return fig
+
+
+def gpt_diagram(config, ax=None):
+    """The GPT of minillm.model from ids to logits, bottom to top, with `config`'s sizes (a GPTConfig) ->
+    Figure. The block is drawn once, with its count: every block has the same layers and its own weights."""
+    V, T, L, H, d = config.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 7), layout="constrained")
+    else:
+        fig = ax.figure
+    box = dict(boxstyle="round,pad=0.35", ec="0.4")
+
+    def layer(y, text, shape, color, x=0.0):
+        ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox={**box, "fc": color})
+        ax.text(x + 1.55, y, shape, ha="left", va="center", fontsize=8, color="0.3", family="monospace")
+
+    def arrow(y0, y1, x=0.0):
+        ax.annotate("", xy=(x, y1), xytext=(x, y0), arrowprops=dict(arrowstyle="->", color="0.45"))
+
+    layer(0, "token ids", f"(B, T), T <= {T}", "white")
+    arrow(0.25, 0.75)
+    layer(1, "token embedding + position embedding", f"({V}, {d}) + ({T}, {d}) -> (B, T, {d})", "#dbe9f6")
+    arrow(1.25, 1.75)
+    # the block: pre-LayerNorm attention and MLP, each added back to the residual stream
+    ax.add_patch(plt.Rectangle((-2.2, 1.8), 3.7, 4.4, fc="#f4f4f4", ec="0.5", ls="--"))
+    ax.text(-2.1, 6.05, f"block x {L}", fontsize=9, weight="bold", va="top")
+    layer(2.3, "LayerNorm", f"(B, T, {d})", "white")
+    arrow(2.55, 2.95)
+    layer(3.2, f"causal self-attention, {H} heads", f"q, k, v: {H} x ({d} -> {d // H}); out: {d} -> {d}", "#fde3c8")
+    arrow(3.45, 3.85)
+    layer(4.1, "+", "add to the residual stream", "white")
+    arrow(4.35, 4.65)
+    layer(4.9, f"LayerNorm, then MLP: {d} -> {4 * d} -> {d}, GELU", f"(B, T, {d})", "#d8f0d2")
+    arrow(5.15, 5.5)
+    layer(5.75, "+", "add to the residual stream", "white")
+    for y0, y1 in ((2.0, 4.1), (4.1, 5.75)):          # the residual stream goes around each sub-layer
+        ax.plot([-0.2, -1.95, -1.95], [y0, y0, y1], color="tab:blue", lw=1.2)
+        ax.annotate("", xy=(-0.2, y1), xytext=(-1.95, y1), arrowprops=dict(arrowstyle="->", color="tab:blue"))
+    ax.text(-1.9, 3.0, "residual", rotation=90, color="tab:blue", fontsize=8, va="center", ha="left")
+    arrow(6.0, 6.5)
+    layer(6.75, "final LayerNorm", f"(B, T, {d})", "white")
+    arrow(7.0, 7.4)
+    layer(7.65, "linear head (the token embedding, reused)", f"({d}, {V}) -> (B, T, {V})", "#dbe9f6")
+    arrow(7.9, 8.3)
+    layer(8.55, "logits: a score for every next token", f"(B, T, {V})", "white")
+    ax.set_xlim(-2.3, 4.6)
+    ax.set_ylim(-0.4, 9.0)
+    ax.axis("off")
+    ax.set_title(f"the GPT: {L} blocks, width {d}, {H} heads, a vocabulary of {V}, a context of {T}",
+                 fontsize=10, loc="left")
     return fig

@@ -63,6 +63,10 @@ class TrainResult:
     flops: float  # model.flops_per_token() * tokens: the compute this training cost
 
 
+# what the loop itself keeps in a checkpoint's "extra", beside the caller's facts
+_LOOP_EXTRA = ("train_config", "tokens", "flops", "seconds")
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Learning rate for optimizer step `step` (0-based): linear warmup, then cosine decay to min_lr."""
     decay_steps = cfg.lr_decay_steps or cfg.max_steps
@@ -138,8 +142,10 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
         load_weights(out_dir, model)
         start = load_training_state(out_dir, optimizer, scaler)["step"]
-        extra = read_config(out_dir).get("extra", {})
-        tokens, flops, seconds_before = extra.get("tokens", 0), extra.get("flops", 0.0), extra.get("seconds", 0.0)
+        saved = read_config(out_dir).get("extra", {})
+        tokens, flops, seconds_before = saved.get("tokens", 0), saved.get("flops", 0.0), saved.get("seconds", 0.0)
+        # the caller's facts win over the saved ones; the loop's own (train_config, counters) are rewritten below
+        extra = {**{k: v for k, v in saved.items() if k not in _LOOP_EXTRA}, **(extra or {})}
         history = json.loads((Path(out_dir) / "history.json").read_text())
 
     # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
@@ -271,7 +277,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                 last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
                 save_checkpoint(
                     out_dir, model, step=done, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
-                    extra={"train_config": asdict(cfg), **(extra or {}), "tokens": tokens, "flops": flops,
+                    extra={**(extra or {}), "train_config": asdict(cfg), "tokens": tokens, "flops": flops,
                            "seconds": seconds_before + time.perf_counter() - t_start},
                     files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)},
                 )

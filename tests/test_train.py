@@ -164,6 +164,22 @@ def test_resume_after_max_steps_is_exact(runtime, tmp_path):
     assert same_weights(again.model, full.model) and again.history == resumed.history
 
 
+def test_resume_saves_the_new_config_and_the_callers_extra(runtime, tmp_path):
+    """A run resumed with a changed TrainConfig and new facts saves those, not the first run's; facts the
+    caller does not pass again are kept."""
+    from minillm.checkpoint import read_config
+    out = tmp_path / "run"
+    train(make_model(), get_batch, tcfg(max_steps=10, lr_decay_steps=20), runtime, progress=False, out_dir=out,
+          extra={"data": "first", "kept": 1})
+    first = read_config(out)["extra"]
+    train(make_model(), get_batch, tcfg(lr_decay_steps=20), runtime, progress=False, out_dir=out, resume=True,
+          extra={"data": "second"})
+    saved = read_config(out)["extra"]
+    assert first["train_config"]["max_steps"] == 10 and saved["train_config"]["max_steps"] == tcfg().max_steps
+    assert saved["data"] == "second" and saved["kept"] == 1
+    assert saved["tokens"] > first["tokens"] and saved["seconds"] >= first["seconds"]
+
+
 def test_interrupt_from_on_log_then_resume(runtime, tmp_path):
     full = train(make_model(), get_batch, tcfg(), runtime, progress=False)
 
@@ -264,6 +280,27 @@ def test_pipeline_fills_in_each_chapters_own_stages():
         assert all(f"{chapter:02d}" in under[STAGES.index(s)].split() for s in stages)
     with pytest.raises(ValueError, match="pipeline: no chapter 10; the chapters are 0 to 9"):
         pipeline(10)
+
+
+def test_gpt_diagram_shows_the_configs_layers_and_shapes():
+    """The boxes are the model's layers in forward order, the shapes are the config's, and the weights named
+    in them are the model's (the head's matrix is the token embedding's)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from minillm.plots import gpt_diagram
+
+    config = GPTConfig(vocab_size=300, block_size=64, n_layer=3, n_head=2, n_embd=40)
+    artists = gpt_diagram(config).axes[0].texts
+    texts = [t.get_text() for t in artists]
+    boxes = [t.get_text() for t in artists if t.get_bbox_patch() is not None]
+    assert boxes == ["token ids", "token embedding + position embedding", "LayerNorm", "causal self-attention, 2 heads",
+                     "+", "LayerNorm, then MLP: 40 -> 160 -> 40, GELU", "+", "final LayerNorm",
+                     "linear head (the token embedding, reused)", "logits: a score for every next token"]
+    assert "block x 3" in texts and "(300, 40) + (64, 40) -> (B, T, 40)" in texts and "(B, T, 300)" in texts
+    assert "q, k, v: 2 x (40 -> 20); out: 40 -> 40" in texts
+    model = GPT(config)
+    assert model.lm_head.weight is model.transformer.wte.weight                       # "reused"
+    assert model.transformer.h[0].mlp.c_fc.out_features == 4 * config.n_embd           # "40 -> 160"
 
 
 def test_mixed_precision_paths_train(monkeypatch):
