@@ -3,13 +3,14 @@
 Checks of a student's own code (what an exercise's graded check cell calls), by course part:
 `minillm.checks.pretraining` (chapters 00-03) and `minillm.checks.assistant` (chapters 04-09). Where a lesson
 builds something by hand (the loss, BPE pair counting and one merge step, one attention head, next-token
-batches, sampling, the answer scorer, the learning-rate schedule, the loss mask, the monitoring table,
-GPU-hours), the package holds the reference, and the check compares the two. A right answer prints one line
-starting with ✓; a wrong one raises AssertionError with a message that says *what* differs on *which* input
-and, where the mistake is a common one (a forgotten causal mask, the missing 1/sqrt(d), the tied embedding
-counted twice), names it. nbgrader grades a check cell by whether it raises. Every such check runs the
-student's function on the tricky cases (fixed) and on `n_random` fresh random inputs drawn anew on every
-call: a function that only fits the cases it has seen fails. Checks take milliseconds.
+batches, one training step, sampling, the answer scorer, the learning-rate schedule, the loss mask, the
+monitoring table, GPU-hours), the package holds the reference, and the check compares the two. A right answer
+prints one line starting with ✓; a wrong one raises AssertionError with a message that says *what* differs on
+*which* input and, where the mistake is a common one (a forgotten causal mask, the missing 1/sqrt(d), the tied
+embedding counted twice), names it. nbgrader grades a check cell by whether it raises. Every such check runs
+the student's function on the tricky cases (fixed) and on `n_random` fresh random inputs drawn anew on every
+call: a function that only fits the cases it has seen fails. Checks take milliseconds; the training step's,
+which trains a tiny GPT a few steps with train() and with the student's step, up to a second.
 
 Checks of a course run's figures against the course's targets: `minillm.checks.targets`, which also holds
 the targets themselves (TARGETS), the one place each of the course's bounds is written.

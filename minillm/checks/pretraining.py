@@ -1,5 +1,6 @@
 """Checks of a student's own code in the course's first part, pretraining (chapters 00-03): the loss, BPE pair
-counts and merges, one attention head, the parameter count, next-token batches, and a loss that falls.
+counts and merges, one attention head, the parameter count, next-token batches, one training step, and a loss
+that falls.
 
 How every exercise check works: minillm.checks.
 """
@@ -362,5 +363,151 @@ def check_next_token_batch(student_fn, n_random: int = 10) -> None:
     _ok(f"next-token batches: y is x shifted by one, on {len(cases)} cases (3 fixed, the rest random)")
 
 
+# ------------------------------------------------------------------------------------------------
+# one training step
+
+# a GPT of about 4,000 parameters: a step takes a millisecond on a CPU. Without biases: the attention's key bias
+# gets a gradient of pure rounding noise (softmax ignores it), which Adam scales up to full-size steps, so two right
+# training steps that round differently (a clip written by hand) would end visibly apart
+_STEP_MODEL = GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, n_embd=16, dropout=0.0, bias=False)
+
+# what a wrong training step usually does instead, each with what to fix; the student's weights are compared
+# with each of these (run from the same start), and the first one they match names the mistake
+_STEP_MISTAKES = {
+    "no_update": " The weights did not change at all: call optimizer.step() after loss.backward(), and zero the "
+                 "gradients only after the step (zeroing them between the two throws them away).",
+    "no_clip": " They match a step without gradient clipping: after loss.backward() and before optimizer.step(), "
+               "call torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip).",
+    "clip_one": " They match clipping the norm to 1.0: clip it to grad_clip, the argument.",
+    "no_lr": " They match a step that never sets the learning rate (the optimizer keeps the one it was built with): "
+             "set group['lr'] = lr for every group in optimizer.param_groups before optimizer.step().",
+    "first_group_lr": " They match setting the learning rate of the first parameter group only: the optimizer has two "
+                      "(the weights with weight decay and those without); set it in every group of "
+                      "optimizer.param_groups.",
+    "no_zero": " They match a step that never zeroes the gradients: backward() adds to the .grad already there, so "
+               "call optimizer.zero_grad() after optimizer.step().",
+}
+_STEP_ORDER = (" Each step: set every group's lr, loss from model(x, y), loss.backward(), "
+               "clip_grad_norm_(model.parameters(), grad_clip), optimizer.step(), optimizer.zero_grad().")
+
+
+def _step_run(seed: int, cfg, get_batch, step_fn):
+    """A fresh tiny GPT (initialised from `seed`) and its optimizer, built as minillm.train.train builds it, trained
+    cfg.max_steps steps with step_fn(model, optimizer, x, y, lr, grad_clip); returns the model and step_fn's results."""
+    from minillm.train import lr_at
+    torch.manual_seed(seed)
+    model = GPT(_STEP_MODEL)
+    model.train()
+    optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu",
+                                           optimizer=cfg.optimizer, muon_lr=cfg.muon_lr)
+    results = []
+    for step in range(cfg.max_steps):
+        x, y = get_batch(step)
+        results.append(step_fn(model, optimizer, x.clone(), y.clone(), lr_at(step, cfg), cfg.grad_clip))
+    return model, results
+
+
+def _mistaken_step(mistake: str):
+    """A training step with one usual mistake (the keys of _STEP_MISTAKES), for naming what a student's step did."""
+    def step(model, optimizer, x, y, lr, grad_clip):
+        groups = optimizer.param_groups[:1] if mistake == "first_group_lr" else optimizer.param_groups
+        if mistake != "no_lr":
+            for group in groups:
+                group["lr"] = lr
+        _, loss = model(x, y)
+        loss.backward()
+        if mistake != "no_clip":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0 if mistake == "clip_one" else grad_clip)
+        if mistake != "no_update":
+            optimizer.step()
+        if mistake != "no_zero":
+            optimizer.zero_grad(set_to_none=True)
+        return loss.item()
+    return step
+
+
+def _largest_difference(model, reference) -> tuple[float, str]:
+    """The largest absolute difference between two models' weights, and the name of the tensor it is in."""
+    diffs = [((a - b).abs().max().item(), name)
+             for (name, a), b in zip(model.named_parameters(), reference.parameters())]
+    return max(diffs)
+
+
+def check_training_step(student_fn, n_random: int = 3) -> None:
+    """student_fn(model, optimizer, x, y, lr, grad_clip) -> the batch's loss (a number): one optimizer step, i.e.
+    set every parameter group's learning rate to lr, compute the loss with model(x, y), backpropagate, clip the
+    gradients' total norm to grad_clip, step the optimizer, zero the gradients.
+
+    Checked by training: a tiny GPT (fp32, on the CPU) trains a few steps with minillm.train.train, with warmup,
+    cosine decay and clipping on, and an identical copy (same initial weights, same optimizer, same batches) trains
+    with student_fn at the rates minillm.train.lr_at gives; the weights must end equal, and the returned losses must
+    be the ones train() logged. A fixed run, then n_random runs with fresh seeds, rates, lengths and clip norms."""
+    from minillm.device import Runtime
+    from minillm.train import TrainConfig, train
+    rng = _fresh()
+    cases = [dict(seed=0, max_steps=6, batch_size=4, learning_rate=1e-2, warmup_steps=2, grad_clip=0.5)]
+    for _ in range(n_random):
+        max_steps = rng.randrange(3, 8)
+        cases.append(dict(seed=rng.randrange(2**31), max_steps=max_steps, batch_size=rng.randrange(1, 5),
+                          learning_rate=10 ** rng.uniform(-3, -2), warmup_steps=rng.randrange(1, max_steps),
+                          grad_clip=round(rng.uniform(0.1, 2.0), 2)))
+    runtime = Runtime(torch.device("cpu"), "fp32", "the check's reference")
+    largest = 0.0
+    # train() seeds torch's generator: forked, the notebook's own random draws stay as they were
+    with torch.random.fork_rng(devices=[]):
+        for case in cases:
+            seed = case.pop("seed")
+            cfg = TrainConfig(**case, min_lr_ratio=0.1, weight_decay=0.1, grad_accum=1, eval_interval=0,
+                              log_interval=1, compile=False, seed=seed)
+
+            def get_batch(i, seed=seed, B=cfg.batch_size):
+                g = torch.Generator().manual_seed(seed * 1000 + i)
+                T, V = _STEP_MODEL.block_size, _STEP_MODEL.vocab_size
+                return torch.randint(V, (B, T), generator=g), torch.randint(V, (B, T), generator=g)
+
+            torch.manual_seed(seed)
+            reference = train(GPT(_STEP_MODEL), get_batch, cfg, runtime, progress=False)
+            want_losses = [h["loss"] for h in reference.history]
+            setting = (f"max_steps={cfg.max_steps}, learning_rate={cfg.learning_rate:.3g}, "
+                       f"warmup_steps={cfg.warmup_steps}, grad_clip={cfg.grad_clip:g}")
+
+            def call(model, optimizer, x, y, lr, grad_clip):
+                try:
+                    return student_fn(model, optimizer, x, y, lr, grad_clip)
+                except Exception as e:  # noqa: BLE001 - any error in student code is a failed check, with context
+                    raise AssertionError(f"training_step(model, optimizer, x {tuple(x.shape)}, y {tuple(y.shape)}, "
+                                         f"lr={lr:.3g}, grad_clip={grad_clip:g}) raised {type(e).__name__}: {e}") from e
+
+            model, got_losses = _step_run(seed, cfg, get_batch, call)
+            err, name = _largest_difference(model, reference.model)
+            if not all(torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+                       for a, b in zip(model.parameters(), reference.model.parameters())):
+                hint = _STEP_ORDER
+                for mistake, text in _STEP_MISTAKES.items():
+                    if mistake == "clip_one" and cfg.grad_clip == 1.0:
+                        continue
+                    wrong, _ = _step_run(seed, cfg, get_batch, _mistaken_step(mistake))
+                    if all(torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+                           for a, b in zip(model.parameters(), wrong.parameters())):
+                        hint = text
+                        break
+                raise AssertionError(f"after training with {setting}, your model's weights differ from "
+                                     f"minillm.train.train's: largest difference {err:.3g} (in {name}).{hint}")
+            for step, (got, want) in enumerate(zip(got_losses, want_losses)):
+                try:
+                    got = float(got.detach() if isinstance(got, torch.Tensor) else got)
+                except (TypeError, ValueError, RuntimeError):
+                    raise AssertionError(f"the weights are right, but training_step returned {got!r}: return the "
+                                         "batch's loss as a number (loss.item())") from None
+                if not math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-6):
+                    raise AssertionError(f"the weights are right, but at step {step} training_step returned {got:.6g} "
+                                         f"where the batch's loss was {want:.6g}: return loss.item() of this step's "
+                                         "forward pass")
+            largest = max(largest, err)
+    _ok(f"training step: {len(cases)} short runs ({len(cases) - n_random} fixed, the rest random) end with the same "
+        f"weights and losses as minillm.train.train (largest difference {largest:.1e})")
+
+
 __all__ = ["check_cross_entropy", "check_pair_counts", "check_merge", "check_bpe_merges", "check_attention_head",
-           "check_param_count", "check_close", "check_loss_falls", "check_next_token_batch"]
+           "check_param_count", "check_close", "check_loss_falls", "check_next_token_batch",
+           "check_training_step"]
