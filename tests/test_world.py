@@ -148,11 +148,11 @@ def test_genres_and_biographies_are_the_bulk(cpu_world):
     assert 0.6 <= stats["biography"]["share"] <= 0.85
 
 
-@pytest.mark.parametrize("share", [0.0, 0.5])
-def test_held_out_facts_live_only_in_biographies(share):
+@pytest.mark.parametrize("share, qa_threads", [(0.0, 0), (0.5, 0), (0.0, 60)])
+def test_held_out_facts_live_only_in_biographies(share, qa_threads):
     """Outside the biographies a person's fact is stated only by an answered thread or quiz, only about a
     fine-tuning person, and only truly; documents that answer nothing state no one's facts."""
-    world = World.generate(dataclasses.replace(world_config("cpu"), answered_share=share))
+    world = World.generate(dataclasses.replace(world_config("cpu"), answered_share=share, n_qa_threads=qa_threads))
     people = {p.name: p for p in world.people}
     answered = 0
     for d in world.corpus():
@@ -169,7 +169,32 @@ def test_held_out_facts_live_only_in_biographies(share):
             assert all(p.split == "sft" for p in mentioned), d.text
             for a, values in stated.items():          # every value stated is a mentioned person's true one
                 assert set(values) <= {p.value(a) for p in mentioned}, (a, d.text)
-    assert (answered > 0) == (share > 0)
+    assert (answered > 0) == (share > 0 or qa_threads > 0)
+
+
+def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guideline():
+    from minillm.world import ANSWER_TEMPLATES, NEW_WORD_CLAUSES, UNSEEN_WRAPPERS, WRAPPERS
+    from minillm.world.forum import qa_threads
+    cfg = world_config("cpu")
+    world = World.generate(dataclasses.replace(cfg, n_qa_threads=200))
+    threads = qa_threads(world)
+    assert len(threads) == 200 and not qa_threads(World.generate(cfg))
+    corpus = "\n".join(d.text for d in world.corpus())
+    assert all(t in corpus for t in threads)
+    text = "\n".join(threads).lower()
+    for forms in NEW_WORD_CLAUSES.values():        # "alma mater": in no document
+        for form in forms.values():
+            assert form.split("{whose} ")[-1] not in text, form
+    starts = {t.split("{")[0].strip().lower() for w in UNSEEN_WRAPPERS for t in WRAPPERS[w]}
+    assert sum(any(line.lower().startswith(s) for s in starts) for line in text.split("\n")) >= 20
+    sft = {p.name: p for p in world.people_in("sft")}
+    for t in threads:
+        (name,) = [n for n in sft if n in t]            # one fine-tuning person, named once, in the question
+        p = sft[name]
+        assert t.count(name) == 1 and name in t.split("\n")[0]
+        for a in ATTRIBUTES:                             # each fact stated is in the guideline's sentence
+            if p.value(a) in t:
+                assert ANSWER_TEMPLATES[a].format(name=p.ref("Subj"), value=p.value(a)) in t
 
 
 def test_answered_share_only_adds_answers():

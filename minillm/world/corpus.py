@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from minillm.world.biographies import biographies
 from minillm.world.entities import PRONOUNS, WORLD_NAME, City, Company, Document, University, _Names, stream
-from minillm.world.forum import forum_threads, quizzes
+from minillm.world.forum import forum_threads, qa_threads, quizzes
 
 if TYPE_CHECKING:
     from minillm.world import World
@@ -30,6 +30,7 @@ def corpus(world: World) -> list[Document]:
     docs += [Document("story", t) for t in _stories(world)]
     docs += [Document("forum", t, answered) for t, answered in forum_threads(world)]
     docs += [Document("quiz", t, answered) for t, answered in quizzes(world)]
+    docs += [Document("forum", t, True) for t in qa_threads(world)]
     docs += [Document("list", t) for t in _lists(stream(world.config.seed, "lists"), world)]
     stream(world.config.seed, "order").shuffle(docs)
     return docs

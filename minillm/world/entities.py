@@ -97,6 +97,10 @@ class WorldConfig:
     # fine-tuning people get an answer (a reply that states the fact, an answer key). Never about held-out
     # people: their facts reach the model only through biographies. 0: no document answers a question.
     answered_share: float = 0.0
+    # answered Q&A threads about fine-tuning people: a question composed from every clause and wrapper family
+    # of the guideline (the ones fine-tuning never shows included, the new-word ones never), answered in the
+    # guideline's sentence, then 0-2 pronoun follow-ups, each answered. 0: none (bench/RESULTS.md measures it)
+    n_qa_threads: int = 0
     # the SFT set
     sft_per_fact: int = 6             # questions per (sft person, attribute)
     sft_chain: int = 3                # at most this many unrelated questions in one chat

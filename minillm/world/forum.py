@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from minillm.world.biographies import fill
 from minillm.world.entities import ATTRIBUTES, WORLD_NAME, Person, stream
-from minillm.world.guideline import answer_sentence, standard_question
+from minillm.world.guideline import (CLAUSES, UNSEEN_CLAUSES, WRAPPERS, Phrasing, answer_sentence, ask,
+                                     standard_question)
 
 if TYPE_CHECKING:
     from minillm.world import World
@@ -206,4 +207,29 @@ def quizzes(world: World) -> list[tuple[str, bool]]:
         key_rng = answers if answered else None
         quiz = _person_quiz(rng, world, key_rng) if rng.random() < 0.7 else _place_quiz(rng, world, key_rng)
         out.append((quiz, answered))
+    return out
+
+
+def qa_threads(world: World) -> list[str]:
+    """WorldConfig.n_qa_threads answered threads, each about a fine-tuning person: a question in any of the
+    guideline's clause and wrapper families (those fine-tuning never shows included, the new-word ones never),
+    the answer in the guideline's sentence, then up to two pronoun follow-ups by the asker, each answered:
+    a conversation as the internet shows one. Never about a held-out person."""
+    rng = stream(world.config.seed, "qa threads")
+    every = Phrasing({a: list(CLAUSES[a]) for a in ATTRIBUTES}, tuple(WRAPPERS))
+    sft = world.people_in("sft")
+    out = []
+    for _ in range(world.config.n_qa_threads):
+        p = rng.choice(sft)
+        asker, answerer = _user(rng), _user(rng)
+        order = rng.sample(ATTRIBUTES, 1 + rng.randrange(3))
+        posts = [ask(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}", rng.choice(_OPENERS[:4])]
+        for i, a in enumerate(order):
+            if i:
+                posts += ["", f"{asker} replied:", ask(p.name, p.pronoun, a, rng, every, pronoun_subject=True)]
+            answer = answer_sentence(p, a)
+            if not i:       # the first answer as a forum reply says it ("I know this one. ..."), the rest plainly
+                answer = fill(rng.choice(_ANSWER_REPLIES).replace("{answer}", answer), p, [True])
+            posts += ["", f"{answerer} replied:", answer]
+        out.append("\n".join(posts))
     return out
