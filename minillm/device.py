@@ -60,11 +60,18 @@ class Runtime:
         enabled = self.precision == "fp16"
         return torch.amp.GradScaler(self.device_type if enabled else "cpu", enabled=enabled)
 
-    def summary(self) -> str:
-        name = self.device_type
+    def _name(self) -> str:
         if self.device_type == "cuda" and torch.cuda.is_available():
-            name = f"cuda ({torch.cuda.get_device_name(self.device)})"
-        line = f"device={name}, precision={self.precision}: {self.reason}"
+            return f"cuda ({torch.cuda.get_device_name(self.device)})"
+        return self.device_type
+
+    def brief(self) -> str:
+        """"cpu, fp32": the device and precision, for a line that only needs to say where a model runs."""
+        return f"{self._name()}, {self.precision}"
+
+    def summary(self) -> str:
+        """The device and precision with why they were chosen, and how the CPU threads wait (notebook 00, the doctor)."""
+        line = f"device={self._name()}, precision={self.precision}: {self.reason}"
         if self.device_type == "cpu" and threads.CHOICE is not None:  # on a GPU the CPU threads barely matter
             n = torch.get_num_threads()
             line += f"; {n} CPU threads {threads.CHOICE.describe()}" if n > 1 else "; 1 CPU thread"

@@ -43,9 +43,10 @@ def compare(prompts, base, assistant, tok, *, max_new_tokens: int = 48, labels=(
     return rows
 
 
-def format_table(rows: list[dict], *, width: int = 38, columns=None) -> str:
+def format_table(rows: list[dict], *, width: int = 38, columns=None, max_lines: int | None = None) -> str:
     """Rows from compare() as a plain-text table, each cell wrapped to `width` characters. A reply the
-    model ended itself is marked ⏹, one cut by the length limit ends in …; newlines show as ⏎."""
+    model ended itself is marked ⏹, one cut by the length limit ends in …; newlines show as ⏎. max_lines:
+    show at most that many lines of a cell, the last one saying how many more there were."""
     if not rows:
         return "(no rows)"
     columns = list(columns or [k for k in rows[0] if not k.endswith("_stopped")])
@@ -54,7 +55,10 @@ def format_table(rows: list[dict], *, width: int = 38, columns=None) -> str:
         text = str(row[key]).strip().replace("\n", " ⏎ ")
         if f"{key}_stopped" in row:
             text += " ⏹" if row[f"{key}_stopped"] else " …"
-        return textwrap.wrap(text, width) or [""]
+        lines = textwrap.wrap(text, width) or [""]
+        if max_lines and len(lines) > max_lines:
+            lines = lines[:max_lines - 1] + [f"[{len(lines) - max_lines + 1} more lines]"]
+        return lines
 
     sep = "-+-".join("-" * width for _ in columns)
     lines = [" | ".join(c.ljust(width) for c in columns), sep]

@@ -41,6 +41,7 @@ def test_default_is_cpu_fp32(no_gpu):
     assert rt.dtype == torch.float32
     line = rt.summary()
     assert "\n" not in line and "cpu" in line and "fp32" in line and "no GPU" in line
+    assert rt.brief() == "cpu, fp32"
 
 
 def test_fp32_autocast_is_noop_and_scaler_disabled(no_gpu):

@@ -161,3 +161,7 @@ def test_format_table_wraps_and_marks_how_each_reply_ended():
     assert "⏹" in table and "…" in table and "⏎" in table
     assert all(len(line) <= 3 * 20 + 6 for line in lines)
     assert widgets.format_table([]) == "(no rows)"
+    short = widgets.format_table([{"prompt": "Hi", "base": "word " * 40}], width=20, max_lines=3).splitlines()
+    assert [line.split("|")[1].strip() for line in short[2:5]] == ["word word word word", "word word word word",
+                                                                   "[8 more lines]"]
+    assert len(short) == 6      # header, rule, three lines, rule
