@@ -36,7 +36,7 @@ def test_a_missed_course_target_is_reported_not_raised_by_default(monkeypatch, c
     monkeypatch.delenv("MINILLM_STRICT_TARGETS")
     checks.check_base_model(0.5, 0.9, chance=0.05, preset="cpu")
     out = capsys.readouterr().out
-    assert out.startswith("✗ below the course target: answer rate 50%") and "answers too often" in out
+    assert out.startswith("✗ below the course target: answer rate 50.0%") and "answers too often" in out
 
 
 # ---------------------------------------------------------------- pair counts and merge
@@ -268,7 +268,7 @@ def test_next_token_batch_right_and_wrong(capsys):
 
 def test_base_model_thresholds(capsys):
     checks.check_base_model(0.02, 0.9, chance=0.05, preset="cpu")
-    assert "✓ answer rate 2%" in capsys.readouterr().out
+    assert "✓ answer rate 2.0%" in capsys.readouterr().out
     checks.check_base_model(0.5, 0.0, chance=0.05, preset="smoke")          # reported, not enforced
     assert "not enforced" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="answers too often"):

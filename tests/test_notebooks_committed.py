@@ -60,6 +60,38 @@ def test_committed_outputs_name_no_machine_and_show_no_frozen_bar(path):
             assert "Warning:" not in text and "warnings.warn" not in text, f"cell {i} shows a warning: {text[:200]}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_saved_widget_state_belongs_to_a_widget_an_output_shows(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    view = "application/vnd.jupyter.widget-view+json"
+    todo = [o["data"][view]["model_id"] for c in nb["cells"] for o in c.get("outputs", []) if view in o.get("data", {})]
+    reached = set()
+    while todo:                      # a shown widget's state names its parts (layout, style, ...) as IPY_MODEL_<id>
+        model = todo.pop()
+        if model in state and model not in reached:
+            reached.add(model)
+            todo += re.findall(r"IPY_MODEL_(\w+)", json.dumps(state[model]))
+    orphans = set(state) - reached
+    assert not orphans, f"{len(orphans)} saved widget states that nothing shows: re-run with tools/run_notebooks.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_chapter_ends_with_a_recap_of_this_runs_numbers(path):
+    """Before the exercises: a "## Recap" with the idea to keep, then a code cell that prints what was measured."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    src = ["".join(c["source"]) for c in cells]
+    exercises = next(i for i, s in enumerate(src) if "## Exercises" in s)
+    recap = [i for i, s in enumerate(src[:exercises]) if s.startswith("## Recap")]
+    assert recap, "no '## Recap' cell before the exercises"
+    i = recap[-1]
+    assert "**The idea to keep:**" in src[i]
+    code = cells[i + 1]
+    assert code["cell_type"] == "code" and src[i + 1].count("print(") >= 3
+    printed = "".join(t for t in output_texts(code))
+    assert len(printed.strip().splitlines()) >= 3, "the recap printed fewer than three lines"
+
+
 def test_the_targets_the_notebooks_state_are_the_course_table():
     """A target a notebook's text states is the table's (minillm.checks.targets); its code prints the others."""
     from minillm.checks.targets import FIX_TOLERANCE, target

@@ -294,9 +294,9 @@ def test_gpt_diagram_shows_the_configs_layers_and_shapes():
     texts = [t.get_text() for t in artists]
     boxes = [t.get_text() for t in artists if t.get_bbox_patch() is not None]
     assert boxes == ["token ids", "token embedding + position embedding", "LayerNorm", "causal self-attention, 2 heads",
-                     "+", "LayerNorm, then MLP: 40 -> 160 -> 40, GELU", "+", "final LayerNorm",
+                     "+", "LayerNorm, MLP 40 -> 160 -> 40 (GELU)", "+", "final LayerNorm",
                      "linear head (the token embedding, reused)", "logits: a score for every next token"]
-    assert "block x 3" in texts and "(300, 40) + (64, 40) -> (B, T, 40)" in texts and "(B, T, 300)" in texts
+    assert "block x 3" in texts and "(300, 40) + (64, 40) -> (B, T, 40)" in texts and "40 -> 300: (B, T, 300)" in texts
     assert "q, k, v: 2 x (40 -> 20); out: 40 -> 40" in texts
     model = GPT(config)
     assert model.lm_head.weight is model.transformer.wte.weight                       # "reused"

@@ -5,11 +5,14 @@ file must not see.
     python tools/run_notebooks.py                       # every chapter
     python tools/run_notebooks.py 04 07                 # some chapters, by number
 
-Cleaned: progress-bar widgets (a saved widget shows its first frame, "0/600", forever). tests/test_notebooks_committed.py checks the result: no error outputs, no absolute
+Cleaned: progress-bar widgets (a saved widget shows its first frame, "0/600", forever), and the saved
+state of every widget no remaining output shows. tests/test_notebooks_committed.py checks the result: no error outputs, no absolute
 paths, no stale bars, no warnings.
 """
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 def is_progress_bar(output) -> bool:
@@ -28,15 +32,28 @@ def is_progress_bar(output) -> bool:
 
 
 def clean(nb) -> int:
-    """Drop progress-bar widget outputs; returns how many went. (Other widgets, such as the chat in 07, stay:
-    they work when the notebook runs.)"""
+    """Drop progress-bar widget outputs, and the saved state of the widgets no output shows any more; returns
+    how many outputs went. (Other widgets, such as the chat in 07, stay: they work when the notebook runs.)"""
     dropped = 0
+    shown = set()
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         keep = [o for o in cell.get("outputs", []) if not is_progress_bar(o)]
         dropped += len(cell.get("outputs", [])) - len(keep)
         cell.outputs = keep
+        shown |= {o["data"][WIDGET]["model_id"] for o in keep if WIDGET in o.get("data", {})}
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    needed, todo = set(), list(shown)
+    while todo:                      # a shown widget's state names its children (layout, style, ...) as IPY_MODEL_<id>
+        model = todo.pop()
+        if model in state and model not in needed:
+            needed.add(model)
+            todo += re.findall(r"IPY_MODEL_(\w+)", json.dumps(state[model]))
+    for model in set(state) - needed:
+        del state[model]
+    if not state:
+        nb.metadata.pop("widgets", None)
     return dropped
 
 

@@ -123,8 +123,8 @@ def check_base_model(answer_rate: float, stored_accuracy: float, *, chance: floa
         if not 0.0 <= v <= 1.0:
             raise AssertionError(f"{name} should be a share between 0 and 1, got {v}")
     need_stored = max(target("base_stored_accuracy", "base").bound, STORED_OVER_CHANCE * chance)
-    summary = (f"answer rate {answer_rate:.0%} (at most {max_answer_rate:.0%} expected), stored accuracy "
-               f"{stored_accuracy:.0%} (at least {need_stored:.0%} expected; chance is {chance:.1%})")
+    summary = (f"answer rate {answer_rate:.1%} (at most {max_answer_rate:.0%} expected), stored accuracy "
+               f"{stored_accuracy:.1%} (at least {need_stored:.0%} expected; chance is {chance:.1%})")
     if preset == "smoke":
         _ok(f"smoke preset: {summary} -- not enforced, the smoke model is too small to know anything")
         return
