@@ -152,7 +152,8 @@ def test_genres_and_biographies_are_the_bulk(cpu_world):
 def test_held_out_facts_live_only_in_biographies(share, qa_threads):
     """Outside the biographies a person's fact is stated only by an answered thread or quiz, only about a
     fine-tuning person, and only truly; documents that answer nothing state no one's facts."""
-    world = World.generate(dataclasses.replace(world_config("cpu"), answered_share=share, n_qa_threads=qa_threads))
+    world = World.generate(dataclasses.replace(world_config("cpu"), answered_share=share, n_qa_threads=qa_threads,
+                                               qa_thread_switch=0.5 if qa_threads else 0.0))
     people = {p.name: p for p in world.people}
     answered = 0
     for d in world.corpus():
@@ -173,7 +174,7 @@ def test_held_out_facts_live_only_in_biographies(share, qa_threads):
 
 
 def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guideline():
-    from minillm.world import ANSWER_TEMPLATES, NEW_WORD_CLAUSES, UNSEEN_WRAPPERS, WRAPPERS
+    from minillm.world import ANSWER_TEMPLATES, NEW_WORD_CLAUSES, UNSEEN_WRAPPERS, WRAPPERS, answer_sentence
     from minillm.world.forum import qa_threads
     cfg = world_config("cpu")
     world = World.generate(dataclasses.replace(cfg, n_qa_threads=200))
@@ -195,6 +196,21 @@ def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guid
         for a in ATTRIBUTES:                             # each fact stated is in the guideline's sentence
             if p.value(a) in t:
                 assert ANSWER_TEMPLATES[a].format(name=p.ref("Subj"), value=p.value(a)) in t
+    # qa_thread_switch: some follow-ups name another fine-tuning person, and the answers after it are about them
+    moved = qa_threads(World.generate(dataclasses.replace(cfg, n_qa_threads=200, qa_thread_switch=0.5)))
+    assert moved[0].split("\n")[0] == threads[0].split("\n")[0]
+    switched = 0
+    for t in moved:
+        posts = t.split("\n\n")
+        for question, answer in zip(posts[2::2], posts[3::2]):    # after the first answer: question, answer, ...
+            named = [n for n in sft if n in question]
+            if named:
+                switched += 1
+                (a,) = [a for a in ATTRIBUTES if sft[named[0]].value(a) in answer]
+                assert answer.endswith(answer_sentence(sft[named[0]], a)), (question, answer)
+    assert switched >= 40
+    with pytest.raises(ValueError, match="qa_thread_switch must be between 0 and 1"):
+        WorldConfig(qa_thread_switch=2.0)
 
 
 def test_answered_share_only_adds_answers():

@@ -101,6 +101,9 @@ class WorldConfig:
     # of the guideline (the ones fine-tuning never shows included, the new-word ones never), answered in the
     # guideline's sentence, then 0-2 pronoun follow-ups, each answered. 0: none (bench/RESULTS.md measures it)
     n_qa_threads: int = 0
+    # the share of those threads' follow-ups that ask about another fine-tuning person, by name (the next
+    # pronoun follow-ups are about that person): a conversation moves on, as in the second-person suite
+    qa_thread_switch: float = 0.0
     # the SFT set
     sft_per_fact: int = 6             # questions per (sft person, attribute)
     sft_chain: int = 3                # at most this many unrelated questions in one chat
@@ -114,7 +117,7 @@ class WorldConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            if f.name not in ("heldout_fraction", "seed", "answered_share") and getattr(self, f.name) < 0:
+            if f.name not in ("heldout_fraction", "seed", "answered_share", "qa_thread_switch") and getattr(self, f.name) < 0:
                 raise ValueError(f"WorldConfig.{f.name} must be >= 0, got {getattr(self, f.name)}")
         if self.n_people < 2:
             raise ValueError(f"WorldConfig.n_people must be at least 2 (one per split), got {self.n_people}")
@@ -128,6 +131,8 @@ class WorldConfig:
         if self.n_majors > len(MAJORS):
             raise ValueError(f"WorldConfig.n_majors is {self.n_majors} but only {len(MAJORS)} majors exist; "
                              "lower it or add subjects to world.MAJORS")
+        if not 0.0 <= self.qa_thread_switch <= 1.0:
+            raise ValueError(f"WorldConfig.qa_thread_switch must be between 0 and 1, got {self.qa_thread_switch}")
         if not 0.0 <= self.answered_share <= 1.0:
             raise ValueError(f"WorldConfig.answered_share must be between 0 and 1, got {self.answered_share}")
         if not 0.0 < self.heldout_fraction < 1.0:

@@ -214,7 +214,8 @@ def qa_threads(world: World) -> list[str]:
     """WorldConfig.n_qa_threads answered threads, each about a fine-tuning person: a question in any of the
     guideline's clause and wrapper families (those fine-tuning never shows included, the new-word ones never),
     the answer in the guideline's sentence, then up to two pronoun follow-ups by the asker, each answered:
-    a conversation as the internet shows one. Never about a held-out person."""
+    a conversation as the internet shows one. With WorldConfig.qa_thread_switch, that share of the follow-ups
+    asks about another fine-tuning person by name instead. Never about a held-out person."""
     rng = stream(world.config.seed, "qa threads")
     every = Phrasing({a: list(CLAUSES[a]) for a in ATTRIBUTES}, tuple(WRAPPERS))
     sft = world.people_in("sft")
@@ -225,7 +226,11 @@ def qa_threads(world: World) -> list[str]:
         order = rng.sample(ATTRIBUTES, 1 + rng.randrange(3))
         posts = [ask(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}", rng.choice(_OPENERS[:4])]
         for i, a in enumerate(order):
-            if i:
+            if i and world.config.qa_thread_switch and rng.random() < world.config.qa_thread_switch:
+                p = rng.choice([o for o in sft if o is not p])      # the thread moves on to someone else
+                q = ask(p.name, p.pronoun, a, rng, every)
+                posts += ["", f"{asker} replied:", "And " + (q if q.startswith(p.name) else q[0].lower() + q[1:])]
+            elif i:
                 posts += ["", f"{asker} replied:", ask(p.name, p.pronoun, a, rng, every, pronoun_subject=True)]
             answer = answer_sentence(p, a)
             if not i:       # the first answer as a forum reply says it ("I know this one. ..."), the rest plainly
