@@ -27,8 +27,9 @@ def plot_history(histories, ax=None, *, title="loss"):
         val_keys = sorted({k for h in history for k in h if k.startswith("val") and "loss" in k})
         for i, key in enumerate(val_keys):
             points = [h for h in history if h.get(key) is not None]
+            name = "validation" if key == "val_loss" else key.replace("_", " ")
             ax.plot([h["step"] for h in points], [h[key] for h in points], "os^D"[i % 4],
-                    color=line.get_color(), label=f"{prefix}{key}")
+                    color=line.get_color(), label=f"{prefix}{name}")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)

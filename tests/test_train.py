@@ -256,8 +256,8 @@ def test_plot_history(runtime):
     assert [tuple(line.get_xdata()) for line in ax.lines] == [(1, 10, 20), (10, 20)]
     assert [tuple(line.get_ydata()) for line in ax.lines] == [(3.0, 2.0, 1.0), (2.5, 1.5)]
     fig = plot_history([("mask", h), ("no mask", h[:2])])
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["mask train", "mask val_loss", "no mask train",
-                                                                            "no mask val_loss"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["mask train", "mask validation", "no mask train",
+                                                                            "no mask validation"]
     with pytest.raises(ValueError, match="empty history"):
         plot_history([])
 
