@@ -53,11 +53,10 @@ def format_table(rows: list[dict], *, width: int = 38, columns=None, max_lines: 
 
     def cell(row, key):
         text = str(row[key]).strip().replace("\n", " ⏎ ")
-        if f"{key}_stopped" in row:
-            text += " ⏹" if row[f"{key}_stopped"] else " …"
-        lines = textwrap.wrap(text, width) or [""]
-        if max_lines and len(lines) > max_lines:
-            lines = lines[:max_lines - 1] + [f"[{len(lines) - max_lines + 1} more lines]"]
+        end = (" ⏹" if row[f"{key}_stopped"] else " …") if f"{key}_stopped" in row else ""
+        lines = textwrap.wrap(text + end, width) or [""]
+        if max_lines and len(lines) > max_lines:    # the last line keeps how the reply ended
+            lines = lines[:max(max_lines - 1, 1)] + [f"[{len(lines) - max(max_lines - 1, 1)} more lines]{end}"]
         return lines
 
     sep = "-+-".join("-" * width for _ in columns)

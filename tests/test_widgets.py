@@ -165,3 +165,5 @@ def test_format_table_wraps_and_marks_how_each_reply_ended():
     assert [line.split("|")[1].strip() for line in short[2:5]] == ["word word word word", "word word word word",
                                                                    "[8 more lines]"]
     assert len(short) == 6      # header, rule, three lines, rule
+    cut = widgets.format_table([{"prompt": "Hi", "base": "word " * 40, "base_stopped": True}], width=20, max_lines=3)
+    assert cut.splitlines()[4].split("|")[1].strip() == "[9 more lines] ⏹"     # how the reply ended stays shown

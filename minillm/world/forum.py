@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from minillm.world.biographies import fill
 from minillm.world.entities import ATTRIBUTES, WORLD_NAME, Person, stream
-from minillm.world.guideline import (CLAUSES, UNSEEN_CLAUSES, WRAPPERS, Phrasing, answer_sentence, ask,
+from minillm.world.guideline import (CLAUSES, OPENING_WRAPPERS, WRAPPERS, Phrasing, answer_sentence, ask,
                                      standard_question)
 
 if TYPE_CHECKING:
@@ -218,6 +218,7 @@ def qa_threads(world: World) -> list[str]:
     asks about another fine-tuning person by name instead. Never about a held-out person."""
     rng = stream(world.config.seed, "qa threads")
     every = Phrasing({a: list(CLAUSES[a]) for a in ATTRIBUTES}, tuple(WRAPPERS))
+    moving = Phrasing(every.clauses, tuple(w for w in WRAPPERS if w not in OPENING_WRAPPERS))   # not "Hi! ..." mid-thread
     sft = world.people_in("sft")
     out = []
     for _ in range(world.config.n_qa_threads):
@@ -226,10 +227,12 @@ def qa_threads(world: World) -> list[str]:
         order = rng.sample(ATTRIBUTES, 1 + rng.randrange(3))
         posts = [ask(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}", rng.choice(_OPENERS[:4])]
         for i, a in enumerate(order):
-            if i and world.config.qa_thread_switch and rng.random() < world.config.qa_thread_switch:
+            if i and world.config.qa_thread_switch and len(sft) > 1 and rng.random() < world.config.qa_thread_switch:
                 p = rng.choice([o for o in sft if o is not p])      # the thread moves on to someone else
-                q = ask(p.name, p.pronoun, a, rng, every)
-                posts += ["", f"{asker} replied:", "And " + (q if q.startswith(p.name) else q[0].lower() + q[1:])]
+                q = ask(p.name, p.pronoun, a, rng, moving, style=False)
+                if q.split(" ")[0] in ("What", "Where", "When", "Which", "Who", "Can", "Could", "Do", "Tell", "Would"):
+                    q = "And " + q[0].lower() + q[1:]                  # "And where does Ilsa Verano work?"
+                posts += ["", f"{asker} replied:", q]
             elif i:
                 posts += ["", f"{asker} replied:", ask(p.name, p.pronoun, a, rng, every, pronoun_subject=True)]
             answer = answer_sentence(p, a)
