@@ -142,10 +142,10 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
         load_weights(out_dir, model)
         start = load_training_state(out_dir, optimizer, scaler)["step"]
-        saved = read_config(out_dir).get("extra", {})
-        tokens, flops, seconds_before = saved.get("tokens", 0), saved.get("flops", 0.0), saved.get("seconds", 0.0)
+        resumed = read_config(out_dir).get("extra", {})
+        tokens, flops, seconds_before = resumed.get("tokens", 0), resumed.get("flops", 0.0), resumed.get("seconds", 0.0)
         # the caller's facts win over the saved ones; the loop's own (train_config, counters) are rewritten below
-        extra = {**{k: v for k, v in saved.items() if k not in _LOOP_EXTRA}, **(extra or {})}
+        extra = {**{k: v for k, v in resumed.items() if k not in _LOOP_EXTRA}, **(extra or {})}
         history = json.loads((Path(out_dir) / "history.json").read_text())
 
     # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
