@@ -32,7 +32,6 @@ command line do), `print_stream` shows a reply in a terminal as it grows.
 """
 from __future__ import annotations
 
-import html as _html
 import sys
 from dataclasses import dataclass
 from typing import Iterator
@@ -143,23 +142,15 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
     return Prompt(ids, stops, start, max_new_tokens, end)
 
 
-def show_mask(tokenizer, ids, mask, *, html: bool = False) -> str:
-    """Tokens as text with the trained-on ones (mask 1) in [brackets], or green in HTML."""
+def show_mask(tokenizer, ids, mask) -> str:
+    """Tokens as text with the trained-on ones (mask 1) in [brackets] (minillm.plots.chat_template draws them)."""
     if len(ids) != len(mask):
         raise ValueError(f"ids and mask must have the same length, got {len(ids)} and {len(mask)}")
     specials = set(tokenizer.special_tokens.values())
     pieces = []
     for i, m in zip(ids, mask):
         text = tokenizer.decode([i]) if i in specials else tokenizer.token_bytes(i).decode("utf-8", "replace")
-        if html:
-            t = _html.escape(text).replace("\n", "↵<br>")
-            style = "background:#b7f0b1" if m else "color:#888"
-            pieces.append(f'<span style="{style};border:1px solid #ddd;margin:1px">{t}</span>')
-        else:
-            pieces.append(f"[{text}]" if m else text)
-    if html:
-        return ('<div style="font-family:monospace;line-height:1.8">' + "".join(pieces) +
-                '<br><small>green: trained on (mask 1) &middot; grey: context only (mask 0)</small></div>')
+        pieces.append(f"[{text}]" if m else text)
     return "".join(pieces)
 
 

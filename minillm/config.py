@@ -50,7 +50,8 @@ def _presets() -> dict[str, Preset]:
     smoke = Preset(
         name="smoke",
         world=WorldConfig(n_people=20, n_countries=3, n_cities=6, n_universities=4, n_companies=6, n_majors=6,
-                          n_news=12, n_stories=6, n_forum=16, n_quizzes=4, n_small_talk=10),
+                          n_news=12, n_stories=6, n_forum=16, n_quizzes=4, n_small_talk=10,
+                          n_qa_threads=8, qa_thread_switch=0.3),
         model=GPTConfig(vocab_size=384, block_size=128, n_layer=2, n_head=2, n_embd=64, dropout=0.0),
         pretrain=TrainConfig(max_steps=120, batch_size=16, learning_rate=3e-3, log_interval=10),
         sft=TrainConfig(max_steps=40, batch_size=16, learning_rate=1e-3, log_interval=10),
@@ -59,9 +60,14 @@ def _presets() -> dict[str, Preset]:
     cpu = Preset(
         name="cpu",
         world=WorldConfig(n_people=200, n_countries=6, n_cities=30, n_universities=20, n_companies=30, n_majors=20,
-                          n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=80),
+                          n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=80,
+                          # answered Q&A threads about fine-tuning people, with follow-ups (three in ten about
+                          # another person): conversations as the internet shows them (bench/RESULTS.md, three
+                          # seeds: follow-ups +5.0, after small talk +7.0, unseen wordings +5.4)
+                          n_qa_threads=100, qa_thread_switch=0.3),
         model=GPTConfig(vocab_size=1024, block_size=256, n_layer=4, n_head=4, n_embd=192, dropout=0.0),
-        pretrain=TrainConfig(max_steps=1200, batch_size=16, learning_rate=3e-3, log_interval=10, checkpoint_interval=100),
+        # 1,320 steps: the threads add a tenth to the corpus, so each biography is still read as often
+        pretrain=TrainConfig(max_steps=1320, batch_size=16, learning_rate=3e-3, log_interval=10, checkpoint_interval=100),
         sft=TrainConfig(max_steps=600, batch_size=32, learning_rate=5e-4, log_interval=10),
         sft_mix=0.5, expected_minutes=15, hardware="2 CPU cores",
         # every other fine-tuning step packs its conversations into context-long rows, so questions are also

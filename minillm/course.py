@@ -35,7 +35,7 @@ from minillm.evaluate import assistant_figures, document_loss, evaluate_assistan
 from minillm.model import GPT
 from minillm.tokenizer import Tokenizer
 from minillm.train import train
-from minillm.world import World
+from minillm.world import World, WorldConfig
 
 
 @dataclass
@@ -54,12 +54,19 @@ class Run:
 
 
 def make_run(preset: str | None = None, out=None, *, augment: int | None = None, seed: int = 0,
-             root="runs", device: str | None = None, progress: bool = True) -> Run:
+             root="runs", device: str | None = None, progress: bool = True, world_changes: dict | None = None) -> Run:
+    """A run of `preset` in `out` (default: root/<preset>[-augment<N>][-seed<N>][-world_<field><value>...],
+    the folder names bench/course.py gives the same changes)."""
     p = get_preset(preset)
+    world_changes = dict(world_changes or {})
+    unknown = sorted(set(world_changes) - {f.name for f in fields(WorldConfig)})
+    if unknown:
+        raise ValueError(f"world_changes: WorldConfig has no field {unknown[0]!r}")
     if out is None:
         out = Path(root) / (p.name + (f"-augment{augment}" if augment is not None else "")
-                            + (f"-seed{seed}" if seed else ""))
-    return Run(Path(out), p, choose_runtime(device), augment, seed, progress)
+                            + (f"-seed{seed}" if seed else "")
+                            + "".join(f"-world_{k}{v}".replace(".", "_") for k, v in world_changes.items()))
+    return Run(Path(out), p, choose_runtime(device), augment, seed, progress, world_changes)
 
 
 def open_run(folder, preset: str | None = None, *, device: str | None = None) -> Run:
@@ -124,12 +131,28 @@ def ensure_tokenizer(run: Run, world: World) -> Tokenizer:
 
 
 def _ensure_tokenizer(run: Run, world: World) -> Tokenizer:
+    """Loaded when it was trained on this world's documents as this version writes them, else trained (a
+    world loaded from its settings regenerates its documents, and a changed generator changes them: the
+    base model is then trained again too, by its data check)."""
     d = run.path("tokenizer")
+    docs = world.documents()
+    corpus_id = data_fingerprint(docs, run.preset.vocab_size)
     if (d / "tokenizer.json").exists():
-        return Tokenizer.load(d)
+        trained_on = d / "trained_on.json"
+        saved_id = json.loads(trained_on.read_text()).get("corpus_id") if trained_on.exists() else None
+        tok = Tokenizer.load(d)
+        if saved_id == corpus_id:
+            return tok
+        if saved_id is None:         # a run from before the check: train it again and keep it if it is the same
+            same = Tokenizer.train(docs, run.preset.vocab_size).fingerprint == tok.fingerprint
+            if same:
+                trained_on.write_text(json.dumps({"corpus_id": corpus_id}) + "\n")
+                return tok
+        _log(run, "tokenizer: trained on other text than this run's corpus now; training it again")
     t0 = time.perf_counter()
-    tok = Tokenizer.train(world.documents(), run.preset.vocab_size)
+    tok = Tokenizer.train(docs, run.preset.vocab_size)
     tok.save(d)
+    (d / "trained_on.json").write_text(json.dumps({"corpus_id": corpus_id}) + "\n")
     _record_seconds(run, "tokenizer", time.perf_counter() - t0)
     _log(run, f"tokenizer: {tok.vocab_size} tokens, trained in {time.perf_counter() - t0:.1f}s")
     return tok

@@ -254,12 +254,20 @@ def measure_matmul_flops(device="cpu", n: int = 2048, dtype=torch.float32, repea
     g = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=g).to(device, dtype)
     b = torch.randn(n, n, generator=g).to(device, dtype)
-    a @ b  # warm-up: thread pools, BLAS kernel selection, GPU clocks
+    return 2 * n**3 / best_seconds(lambda: a @ b, device, repeats)
+
+
+def best_seconds(fn, device="cpu", repeats: int = 5) -> float:
+    """The fastest of `repeats` calls of fn(), after one warm-up call (thread pools, kernel selection, GPU
+    clocks), each timed to the moment the device has finished its work (CUDA and MPS run asynchronously).
+    The fastest, not the mean: on a shared machine the slow calls measure the neighbours."""
+    device = torch.device(device)
+    fn()
     _sync(device)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        a @ b
+        fn()
         _sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
+    return best

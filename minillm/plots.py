@@ -1,7 +1,8 @@
 """The course's pictures: where a chapter sits in the pipeline, the GPT's layers, and training curves.
 
 `pipeline(chapter)` draws the course as one row of stages, text to release, with the chapter's own
-stages filled in. `gpt_diagram(config)` draws the network from ids to logits with this config's sizes. `plot_history` takes the `history` list the training loop returns (or a list of (label, history)
+stages filled in. `gpt_diagram(config)` draws the network from ids to logits with this config's sizes;
+`chat_template(tok, ids, mask)` a rendered conversation token by token with its loss mask. `plot_history` takes the `history` list the training loop returns (or a list of (label, history)
 pairs to compare runs, e.g. with and without the SFT loss mask) and draws the training loss as a
 line and, where the history has them, the validation losses as points. It returns the Figure, so a
 notebook shows it and a script can save it; it uses matplotlib's object API only, so it also works
@@ -125,4 +126,45 @@ def gpt_diagram(config, ax=None):
     ax.axis("off")
     ax.set_title(f"the GPT: {L} blocks, width {d}, {H} heads, a vocabulary of {V}, a context of {T}",
                  fontsize=10, loc="left")
+    return fig
+
+
+def chat_template(tokenizer, ids, mask, ax=None):
+    """A conversation as chat.render lays it out -> Figure: one row per turn, a box per token (the tokens that
+    carry loss green, the other special tokens dark, the rest grey; special tokens in bold) and the mask's 0
+    or 1 under each."""
+    if len(ids) != len(mask):
+        raise ValueError(f"chat_template: ids and mask must have the same length, got {len(ids)} and {len(mask)}")
+    specials = {i: name for name, i in tokenizer.special_tokens.items()}
+    rows, row = [], []
+    for i, m in zip(ids, mask):          # a new row at every turn's role token, <|bos|> stays with the first
+        if specials.get(i) in ("<|user|>", "<|assistant|>") and any(j not in specials or specials[j] != "<|bos|>"
+                                                                     for j, _ in row):
+            rows.append(row)
+            row = []
+        row.append((i, m))
+    rows.append(row)
+    unit = 0.085                         # inches per character of a token's box
+    width = max(sum(len(tokenizer.decode([i])) + 1.2 for i, _ in r) for r in rows)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, width * unit + 1.2), 0.62 * len(rows) + 0.7), layout="constrained")
+    else:
+        fig = ax.figure
+    for y, r in enumerate(rows):
+        x = 0.0
+        for i, m in r:
+            text = tokenizer.decode([i]).replace("\n", "\u21b5")
+            # green: carries loss (the assistant's closing <|end|> too); dark: a special token only read
+            fc, color = ("#b7f0b1", "black") if m else ("0.3", "white") if i in specials else ("0.9", "0.35")
+            ax.text(x + len(text) / 2, -y, text, ha="center", va="center", fontsize=8, family="monospace",
+                    color=color, weight="bold" if i in specials else "normal",
+                    bbox=dict(boxstyle="square,pad=0.25", fc=fc, ec="white"))
+            ax.text(x + len(text) / 2, -y - 0.36, str(m), ha="center", va="center", fontsize=7,
+                    color="tab:green" if m else "0.55")
+            x += len(text) + 1.2
+    ax.set_xlim(-0.8, width)
+    ax.set_ylim(-len(rows) + 0.35, 0.5)
+    ax.axis("off")
+    ax.set_title(f"{len(ids)} ids, one row per turn: green tokens carry loss (mask 1, the digit under each), "
+                 f"{sum(mask)} of {len(ids)}", fontsize=9, loc="left")
     return fig

@@ -84,7 +84,9 @@ def plot_metrics(metrics: dict, path: Path):
 
 def _answered(world) -> str:
     stats = world.corpus_stats()
-    return ", ".join(f"{stats[g]['answered']} of {stats[g]['documents']} {g} documents" for g in ("forum", "quiz"))
+    counts = ", ".join(f"{stats[g]['answered']} of {stats[g]['documents']} {g} documents" for g in ("forum", "quiz"))
+    n = world.config.n_qa_threads
+    return counts + (f" ({n} of the forum's are the answered Q&A threads, `WorldConfig.n_qa_threads`)" if n else "")
 
 
 def side_by_side_prompts(world, n_people: int = 3) -> list[str]:
@@ -144,8 +146,8 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "",
         "## What the base model does with a question",
         "",
-        f"Documents that answer a question (`WorldConfig.answered_share`, about places and fine-tuning people "
-        f"only, never a held-out person): {_answered(world)}. Asked every question as document text, the base model:",
+        f"Documents that answer a question (about places and fine-tuning people only, never a held-out person; "
+        f"`WorldConfig.answered_share` of the threads and quizzes): {_answered(world)}. Asked every question as document text, the base model:",
         "",
         "| people | " + " | ".join(ev.REPLY_KINDS) + " |",
         "|---|" + "---|" * len(ev.REPLY_KINDS),

@@ -91,11 +91,23 @@ def test_show_mask(tok):
     assert text.startswith("<|bos|><|user|>How tall is Mount Aro?<|end|><|assistant|>[")
     assert text.endswith("[<|end|>]")
     assert text.replace("[", "").replace("]", "") == tok.decode(ids)
-    html = show_mask(tok, ids, mask, html=True)
-    assert html.count("background:#b7f0b1") == sum(mask)
-    assert "&lt;|bos|&gt;" in html
     with pytest.raises(ValueError, match="same length"):
         show_mask(tok, ids, mask[:-1])
+
+
+def test_chat_template_draws_a_box_and_a_digit_per_token(tok):
+    from minillm.plots import chat_template
+
+    ids, mask = render(tok, CONVERSATION[:4])
+    fig = chat_template(tok, ids, mask)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts[0::2] == [tok.decode([i]).replace("\n", "\u21b5") for i in ids]     # the tokens, in order
+    assert texts[1::2] == [str(m) for m in mask]                                     # and the mask under each
+    assert f"{sum(mask)} of {len(ids)}" in fig.axes[0].get_title(loc="left")
+    rows = sorted({t.get_position()[1] for t in fig.axes[0].texts[0::2]})
+    assert len(rows) == 4                                                            # one row per turn
+    with pytest.raises(ValueError, match="chat_template: ids and mask must have the same length"):
+        chat_template(tok, ids, mask[:-1])
 
 
 def test_specials_are_the_tokenizers_last_ids(tok):

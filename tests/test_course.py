@@ -216,9 +216,44 @@ def test_world_changes_reach_the_world(tmp_path):
     run = make_run("smoke", tmp_path / "run", progress=False)
     run.world_changes = {"answered_share": 1.0}
     world = ensure_world(run)
-    assert world.config.answered_share == 1.0 and any(d.answered for d in world.corpus())
+    n_qa = world.config.n_qa_threads                 # the answered Q&A threads, whatever answered_share says
+    assert world.config.answered_share == 1.0 and sum(d.answered for d in world.corpus()) > n_qa
     run.world_changes = {}
-    assert not any(d.answered for d in ensure_world(run).corpus())     # a changed setting regenerates the world
+    assert sum(d.answered for d in ensure_world(run).corpus()) == n_qa   # a changed setting regenerates the world
+
+
+def test_a_tokenizer_trained_on_other_text_is_trained_again(tmp_path, capsys):
+    """A world loaded from its settings regenerates its documents; when the generator changed them, the saved
+    tokenizer (trained on the old text) is replaced, with or without the record of what it was trained on."""
+    from minillm.course import ensure_tokenizer
+    from minillm.tokenizer import Tokenizer
+
+    run = make_run("smoke", tmp_path / "run", progress=True)
+    world = ensure_world(run)
+    fresh = ensure_tokenizer(run, world)
+    record = run.path("tokenizer") / "trained_on.json"
+    assert record.exists() and ensure_tokenizer(run, world).fingerprint == fresh.fingerprint
+    docs = world.documents()
+    for keep_record in (True, False):                 # an old tokenizer, with a stale record or none
+        Tokenizer.train(docs[: len(docs) // 2], run.preset.vocab_size).save(run.path("tokenizer"))
+        if keep_record:
+            record.write_text('{"corpus_id": "the old text"}')
+        else:
+            record.unlink()
+        capsys.readouterr()
+        assert ensure_tokenizer(run, world).fingerprint == fresh.fingerprint
+        assert "tokenizer: trained on other text than this run's corpus now; training it again" in capsys.readouterr().out
+    record.unlink()                                   # a run from before the record, trained on this text: kept
+    assert ensure_tokenizer(run, world).fingerprint == fresh.fingerprint and record.exists()
+    assert "training it again" not in capsys.readouterr().out
+
+
+def test_make_run_names_the_folder_of_its_world_changes(tmp_path):
+    run = make_run("smoke", root=tmp_path, seed=1, progress=False, world_changes={"answered_share": 0.5})
+    assert run.out == tmp_path / "smoke-seed1-world_answered_share0_5"     # bench/course.py's name for --set
+    assert ensure_world(run).config.answered_share == 0.5
+    with pytest.raises(ValueError, match="world_changes: WorldConfig has no field 'n_persons'"):
+        make_run("smoke", root=tmp_path, world_changes={"n_persons": 3})
 
 
 def test_a_setting_added_at_its_default_keeps_old_checkpoints():

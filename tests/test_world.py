@@ -176,7 +176,7 @@ def test_held_out_facts_live_only_in_biographies(share, qa_threads):
 def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guideline():
     from minillm.world import ANSWER_TEMPLATES, NEW_WORD_CLAUSES, UNSEEN_WRAPPERS, WRAPPERS, answer_sentence
     from minillm.world.forum import qa_threads
-    cfg = world_config("cpu")
+    cfg = dataclasses.replace(world_config("cpu"), n_qa_threads=0, qa_thread_switch=0.0)   # none, then this test's
     world = World.generate(dataclasses.replace(cfg, n_qa_threads=200))
     threads = qa_threads(world)
     assert len(threads) == 200 and not qa_threads(World.generate(cfg))
@@ -214,7 +214,8 @@ def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guid
 
 
 def test_answered_share_only_adds_answers():
-    none, half = (World.generate(dataclasses.replace(world_config("cpu"), answered_share=s)) for s in (0.0, 0.5))
+    cfg = dataclasses.replace(world_config("cpu"), n_qa_threads=0)      # no Q&A threads: every answer is the share's
+    none, half = (World.generate(dataclasses.replace(cfg, answered_share=s)) for s in (0.0, 0.5))
     assert not any(d.answered for d in none.corpus())
     stats = half.corpus_stats()
     assert stats["forum"]["answered"] > 0 and stats["quiz"]["answered"] > 0
