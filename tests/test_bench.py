@@ -161,3 +161,12 @@ def test_train_throughput_gpu_mode_runs_its_three_ways_on_a_cpu():
     rows = [l.split() for l in out.splitlines() if l.split()[:1] and l.split()[0] in ("bf16", "fp32", "fp16")]
     assert [(r[0], r[1]) for r in rows] == [("bf16", "sdpa"), ("fp32", "manual"), ("fp16", "sdpa")]
     assert "no loss scaler" in " ".join(rows[0]) and "fell 0x" in " ".join(rows[2])
+
+
+def test_exercise_answers_prints_the_few_shot_base_and_each_fix(smoke_run):
+    out = bench("exercise_answers.py", "--run", smoke_run, "--sizes", 3)
+    assert "answered questions in front" in out.splitlines()[0] and out.startswith("07 exercise 1, the base model with")
+    rows = [l.split() for l in out.splitlines() if l.startswith("  ") and l.strip().endswith("%")]
+    assert [r[0] for r in rows] == ["3", rows[1][0]] and rows[1][1:3] == ["single-turn", "only"]
+    assert all(len([c for c in r if c.endswith("%")]) == 5 for r in rows)
+    assert (smoke_run / "scope_k3" / "model.safetensors").exists()

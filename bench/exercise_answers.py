@@ -1,0 +1,71 @@
+"""The measured values behind three exercise answers, on a finished run (default runs/cpu, seed 0):
+
+    07, exercise 1: a few-shot prompt (three fine-tuning people's questions, each with the guideline's answer,
+                    then a held-out question, as one document): how often the base model answers, and right
+    08, exercise 2: the scope fix with k conversations instead of the course's, one fine-tuning per k
+    08, exercise 3: the fix without its mixed conversations (a real question, its answer, then the request)
+
+    python bench/exercise_answers.py                    # runs/cpu, k = 5 25 100
+    python bench/exercise_answers.py --run runs/cpu-seed1 --sizes 10 50
+
+Each fine-tuning is saved in the run (scope_k<k>, scope_single_turn) and reused when run again (~2 minutes
+each on the cpu preset, 2 cores).
+"""
+import argparse
+
+import minillm  # noqa: F401  (before torch: the thread policy)
+from minillm import evaluate as ev
+from minillm.chat import reply
+from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, load_stage, open_run
+from minillm.data import sft_conversations
+from minillm.evaluate import evaluate_assistant
+from minillm.world.guideline import answer_sentence
+
+
+def few_shot(base, world, tok, n_shots: int = 3, max_new_tokens: int = 24) -> tuple[float, float, int, int]:
+    """(answer rate, accuracy, questions, shots) of the base model on held-out questions behind n_shots answered
+    ones (fewer when the prompt would not fit the context with room for the reply)."""
+    people = {p.name: p for p in world.people}
+    items = world.qa_items("heldout")
+    longest = max((it.question for it in items), key=lambda q: len(tok.encode(q)))
+    while True:
+        prefix = "".join(f"{it.question}\n{answer_sentence(people[it.name], it.attribute)}\n\n"
+                         for it in world.qa_items("sft")[:n_shots])
+        if n_shots == 0 or len(tok.encode(prefix + longest + "\n")) + 1 + max_new_tokens <= base.config.block_size:
+            break
+        n_shots -= 1
+    stated = [ev.stated_value(reply(base, tok, prefix + it.question + "\n", as_chat=False, max_new_tokens=max_new_tokens),
+                              it.attribute, world.attribute_values(it.attribute)) for it in items]
+    return (sum(v is not None for v in stated) / len(items),
+            sum(v == it.answer for v, it in zip(stated, items)) / len(items), len(items), n_shots)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/cpu", help="a course run folder (its base model is reused)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[5, 25, 100])
+    args = ap.parse_args()
+    run = open_run(args.run)
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    base = load_stage(run, "base")[0]
+
+    answered, right, n, shots = few_shot(base, world, tok)
+    print(f"07 exercise 1, the base model with {shots} answered questions in front, {n} held-out questions: "
+          f"answers {answered:.1%}, right {right:.1%} (asked alone: {ev.evaluate_base(base, world, tok)['heldout']['answer_rate']:.1%} answered)")
+
+    first = sft_conversations(world, fix=False)
+    fix = sft_conversations(world, fix=True)[len(first):]
+    print(f"08 exercises 2 and 3: the first set ({len(first)} conversations) plus a scope fix, one fine-tuning each")
+    print(f"  {'fix':28s} {'scope answer':>13s} {'mid-chat':>9s} {'held-out right':>15s} {'turned away':>12s} {'follow-ups':>11s}")
+    sets = [(f"{k} conversations", f"scope_k{k}", world.scope_conversations(k)) for k in args.sizes]
+    sets.append((f"{sum(len(c) == 2 for c in fix)} single-turn only", "scope_single_turn", [c for c in fix if len(c) == 2]))
+    for label, name, convs in sets:
+        model = ensure_assistant(run, name=name, conversations=first + convs, world=world, tok=tok).eval()
+        r = evaluate_assistant(model, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
+        print(f"  {label:28s} {r['scope']['rate']:13.1%} {r['scope_mid_chat']['rate']:9.1%} {r['standard']['accuracy']:15.1%} "
+              f"{r['standard']['refused']:12.1%} {r['follow_up']['accuracy']:11.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
