@@ -16,7 +16,7 @@ import argparse
 import minillm  # noqa: F401  (before torch: the thread policy)
 from minillm import evaluate as ev
 from minillm.chat import reply
-from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, load_stage, open_run
+from minillm.course import ensure_assistant, load_stage, open_run
 from minillm.data import sft_conversations
 from minillm.evaluate import evaluate_assistant
 from minillm.world.guideline import answer_sentence
@@ -46,9 +46,7 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 25, 100])
     args = ap.parse_args()
     run = open_run(args.run)
-    world = ensure_world(run)
-    tok = ensure_tokenizer(run, world)
-    base = load_stage(run, "base")[0]
+    base, world, tok = load_stage(run, "base")     # with the run's world and tokenizer
 
     answered, right, n, shots = few_shot(base, world, tok)
     print(f"07 exercise 1, the base model with {shots} answered questions in front, {n} held-out questions: "

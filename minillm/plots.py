@@ -138,22 +138,20 @@ def chat_template(tokenizer, ids, mask, ax=None):
     specials = {i: name for name, i in tokenizer.special_tokens.items()}
     rows, row = [], []
     for i, m in zip(ids, mask):          # a new row at every turn's role token, <|bos|> stays with the first
-        if specials.get(i) in ("<|user|>", "<|assistant|>") and any(j not in specials or specials[j] != "<|bos|>"
-                                                                     for j, _ in row):
+        if specials.get(i) in ("<|user|>", "<|assistant|>") and any(specials.get(j) != "<|bos|>" for j, _, _ in row):
             rows.append(row)
             row = []
-        row.append((i, m))
+        row.append((i, m, tokenizer.decode([i]).replace("\n", "\u21b5")))
     rows.append(row)
     unit = 0.085                         # inches per character of a token's box
-    width = max(sum(len(tokenizer.decode([i])) + 1.2 for i, _ in r) for r in rows)
+    width = max(sum(len(text) + 1.2 for _, _, text in r) for r in rows)
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(6.0, width * unit + 1.2), 0.62 * len(rows) + 0.7), layout="constrained")
     else:
         fig = ax.figure
     for y, r in enumerate(rows):
         x = 0.0
-        for i, m in r:
-            text = tokenizer.decode([i]).replace("\n", "\u21b5")
+        for i, m, text in r:
             # green: carries loss (the assistant's closing <|end|> too); dark: a special token only read
             fc, color = ("#b7f0b1", "black") if m else ("0.3", "white") if i in specials else ("0.9", "0.35")
             ax.text(x + len(text) / 2, -y, text, ha="center", va="center", fontsize=8, family="monospace",

@@ -454,7 +454,7 @@ def check_training_step(student_fn, n_random: int = 3) -> None:
     runtime = Runtime(torch.device("cpu"), "fp32", "the check's reference")
     largest = 0.0
     # train() seeds torch's generator: forked, the notebook's own random draws stay as they were
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):   # no GPU: none
         for case in cases:
             seed = case.pop("seed")
             cfg = TrainConfig(**case, min_lr_ratio=0.1, weight_decay=0.1, grad_accum=1, eval_interval=0,
