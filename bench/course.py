@@ -9,6 +9,7 @@ mean meets it and no seed falls more than SEED_SLACK short of it (the targets: m
     python bench/course.py --set pretrain.optimizer=muon pretrain.max_steps=800   # a changed preset, in its own runs
     python bench/course.py --set world.answered_share=0.5                         # a changed world
     python bench/course.py --set preset.sft_pack=0                                # a Preset field (no packed rows)
+    python bench/course.py --set model.n_layer=6 model.n_embd=160                 # another shape of network
 
 A finished stage is reused only when it is still current (the course's own staleness checks), so after a
 change to the code or the data the affected stages retrain; evaluation always runs again.
@@ -46,15 +47,15 @@ YES_NO = {"1": True, "true": True, "True": True, "0": False, "false": False, "Fa
 
 def changed(preset, settings: list[str]):
     """(preset, world changes) from "pretrain.max_steps=800"-style settings: pretrain.* and sft.* change
-    the preset's TrainConfigs, preset.* the Preset's own fields (sft_mix, sft_pack, ...), world.* the
-    WorldConfig fields a run passes on (Run.world_changes)."""
+    the preset's TrainConfigs, model.* its GPTConfig, preset.* the Preset's own fields (sft_mix, sft_pack,
+    ...), world.* the WorldConfig fields a run passes on (Run.world_changes)."""
     world = {}
     for s in settings:
         key, _, value = s.partition("=")
         part, _, name = key.partition(".")
-        if part not in ("pretrain", "sft", "world", "preset") or not value:
-            raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft, world or preset, "
-                             "e.g. pretrain.max_steps=800")
+        if part not in ("pretrain", "sft", "model", "world", "preset") or not value:
+            raise SystemExit(f"--set {s!r}: write PART.FIELD=VALUE with PART pretrain, sft, model, world or "
+                             "preset, e.g. pretrain.max_steps=800")
         cfg = WorldConfig() if part == "world" else preset if part == "preset" else getattr(preset, part)
         if name not in {f.name for f in dataclasses.fields(cfg)}:
             raise SystemExit(f"--set {s!r}: {type(cfg).__name__} has no field {name!r}")
@@ -89,7 +90,7 @@ def main():
     ap.add_argument("--fresh", action="store_true", help="retrain instead of reusing finished runs")
     ap.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
                     help="change the preset's training (pretrain.*, sft.*: e.g. pretrain.max_steps=800), its "
-                         "own fields (preset.*: e.g. preset.sft_pack=0) or its world (world.*: e.g. "
+                         "network (model.*: e.g. model.n_layer=6), its own fields (preset.*: e.g. preset.sft_pack=0) or its world (world.*: e.g. "
                          "world.answered_share=0.5); runs go to their own folders, runs/<preset>-<changes>")
     args = ap.parse_args()
     label = "-".join(a.replace("=", "").replace(".", "_") for a in args.set)

@@ -4,14 +4,16 @@
                     then a held-out question, as one document): how often the base model answers, and right
     08, exercise 2: the scope fix with k conversations instead of the course's, one fine-tuning per k
     08, exercise 3: the fix without its mixed conversations (a real question, its answer, then the request)
+    08, exercise 4: a patch: the first assistant fine-tuned a few steps more on the fix conversations alone
 
     python bench/exercise_answers.py                    # runs/cpu, k = 5 25 100
     python bench/exercise_answers.py --run runs/cpu-seed1 --sizes 10 50
 
-Each fine-tuning is saved in the run (scope_k<k>, scope_single_turn) and reused when run again (~2 minutes
-each on the cpu preset, 2 cores).
+Each fine-tuning is saved in the run (scope_k<k>, scope_single_turn, patch<steps>) and reused when run again
+(~2 minutes each on the cpu preset, 2 cores; the patch a few seconds).
 """
 import argparse
+import dataclasses
 
 import minillm  # noqa: F401  (before torch: the thread policy)
 from minillm import evaluate as ev
@@ -44,6 +46,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/cpu", help="a course run folder (its base model is reused)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 25, 100])
+    ap.add_argument("--patch-steps", type=int, default=50, help="08 exercise 4: steps of the patch")
     args = ap.parse_args()
     run = open_run(args.run)
     base, world, tok = load_stage(run, "base")     # with the run's world and tokenizer
@@ -62,6 +65,21 @@ def main():
         model = ensure_assistant(run, name=name, conversations=first + convs, world=world, tok=tok).eval()
         r = evaluate_assistant(model, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
         print(f"  {label:28s} {r['scope']['rate']:13.1%} {r['scope_mid_chat']['rate']:9.1%} {r['standard']['accuracy']:15.1%} "
+              f"{r['standard']['refused']:12.1%} {r['follow_up']['accuracy']:11.1%}", flush=True)
+
+    # exercise 4: the patch starts from the first assistant and sees only the fix (with the course's share of
+    # pretraining text in each batch, as every fine-tuning here), on a schedule as short as the patch
+    v1 = load_stage(run, "assistant_v1")[0]
+    short = dataclasses.replace(run.preset.sft, max_steps=args.patch_steps)
+    patch_run = dataclasses.replace(run, preset=dataclasses.replace(run.preset, sft=short))
+    rows = [("the first assistant", v1), ("the released assistant", load_stage(run, "assistant")[0]),
+            (f"the first + {args.patch_steps} steps on the fix alone",
+             ensure_assistant(patch_run, name=f"patch{args.patch_steps}", conversations=fix, base=v1, world=world, tok=tok))]
+    print(f"08 exercise 4: a patch instead of a fine-tuning from the base ({len(fix)} fix conversations)")
+    print(f"  {'assistant':36s} {'scope answer':>13s} {'held-out right':>15s} {'answers':>8s} {'turned away':>12s} {'follow-ups':>11s}")
+    for label, model in rows:
+        r = evaluate_assistant(model.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
+        print(f"  {label:36s} {r['scope']['rate']:13.1%} {r['standard']['accuracy']:15.1%} {r['standard']['answer_rate']:8.1%} "
               f"{r['standard']['refused']:12.1%} {r['follow_up']['accuracy']:11.1%}", flush=True)
 
 

@@ -317,6 +317,28 @@ def test_sft_small_talk_is_the_guidelines_and_a_thanks_sits_where_the_setting_pu
     assert thanks >= 30 and (followed >= 15 if between else followed == 0)
 
 
+def test_sft_opener_share_opens_that_share_of_the_chats_of_composed_questions_with_small_talk():
+    """sft_opener_share puts a greeting or "What can you do?" and its answer, word for word, in front of that
+    share of the chats of composed questions (no conversation added: the chats are drawn again, so their
+    number moves a little); a question about an sft person follows."""
+    from minillm.world.guideline import OPENERS
+    cfg = world_config("cpu")
+    plain = World.generate(cfg).sft_conversations()
+    world = World.generate(dataclasses.replace(cfg, sft_opener_share=0.3))
+    opened = world.sft_conversations()
+    openers = {(u, answer) for users, answer in OPENERS for u in users}
+
+    def opening(convs):
+        return [c for c in convs if len(c) > 2 and (c[0]["content"], c[1]["content"]) in openers]
+    n_sft = len(world.people_in("sft"))
+    composed = len(plain) - n_sft * (5 + cfg.sft_multi_part + cfg.sft_follow_up + cfg.sft_profile) - cfg.n_small_talk
+    added = len(opening(opened)) - len(opening(plain))
+    assert abs(len(opened) - len(plain)) < 0.01 * len(plain) and 0.25 * composed < added < 0.35 * composed
+    sft = [p.name for p in world.people_in("sft")]
+    for c in opening(opened):
+        assert c[2]["role"] == "user" and sum(n in c[2]["content"] for n in sft) == 1
+
+
 def test_unknown_person_conversations_follow_the_guideline(world):
     fakes = world.fake_people(30, seed=0)
     convs = world.unknown_person_conversations(30, seed=0)

@@ -74,6 +74,9 @@ _RIVER_FORMS = ("the {} River", "the River {}")
 # ---------------------------------------------------------------------------------------------------------
 # Configuration
 
+_SHARES = ("answered_share", "qa_thread_switch", "sft_opener_share")     # WorldConfig fields between 0 and 1
+
+
 @dataclass
 class WorldConfig:
     """How big the world is and how much is written about it. The defaults are the `cpu` preset's world;
@@ -114,10 +117,13 @@ class WorldConfig:
     # a thanks sits between two questions (an answer about one sft person, "Thanks!", then a question about
     # another) instead of opening a chat; measured with n_small_talk 300, not adopted (bench/RESULTS.md)
     thanks_between_questions: bool = False
+    # this share of the chats of composed questions opens with small talk (a greeting, "What can you do?")
+    # and its answer, so questions are also learned after it without adding a conversation (0: none)
+    sft_opener_share: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
-            if f.name not in ("heldout_fraction", "seed", "answered_share", "qa_thread_switch") and getattr(self, f.name) < 0:
+            if f.name not in _SHARES + ("heldout_fraction", "seed") and getattr(self, f.name) < 0:
                 raise ValueError(f"WorldConfig.{f.name} must be >= 0, got {getattr(self, f.name)}")
         if self.n_people < 2:
             raise ValueError(f"WorldConfig.n_people must be at least 2 (one per split), got {self.n_people}")
@@ -131,10 +137,9 @@ class WorldConfig:
         if self.n_majors > len(MAJORS):
             raise ValueError(f"WorldConfig.n_majors is {self.n_majors} but only {len(MAJORS)} majors exist; "
                              "lower it or add subjects to world.MAJORS")
-        if not 0.0 <= self.qa_thread_switch <= 1.0:
-            raise ValueError(f"WorldConfig.qa_thread_switch must be between 0 and 1, got {self.qa_thread_switch}")
-        if not 0.0 <= self.answered_share <= 1.0:
-            raise ValueError(f"WorldConfig.answered_share must be between 0 and 1, got {self.answered_share}")
+        for name in _SHARES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"WorldConfig.{name} must be between 0 and 1, got {getattr(self, name)}")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ValueError(f"WorldConfig.heldout_fraction must be between 0 and 1 (exclusive), "
                              f"got {self.heldout_fraction}")

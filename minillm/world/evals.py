@@ -40,47 +40,55 @@ def qa_items(world: World, split: str, phrasing: str = "standard") -> list[QAIte
 
 def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
     """(conversation so far, item): a standard question about a person and the guideline's answer, then
-    a follow-up about another attribute that names the person only by pronoun."""
+    a follow-up about another attribute that names the person only by pronoun; one per fact of `split`
+    (every person and attribute asked as the follow-up once), so the suite is as large as the standard one."""
     out = []
     for p in world.people_in(split):
         rng = stream(world.config.seed, "follow-up", p.name)
-        a, b = rng.sample(ATTRIBUTES, 2)
-        q = follow_up_question(p, b, rng)
-        conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), q)
-        out.append((conv, QAItem(p.name, b, q, p.value(b), split, answer_sentence(p, b))))
+        for b in ATTRIBUTES:
+            a = rng.choice([x for x in ATTRIBUTES if x != b])
+            q = follow_up_question(p, b, rng)
+            conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), q)
+            out.append((conv, QAItem(p.name, b, q, p.value(b), split, answer_sentence(p, b))))
     return out
 
 
 def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
-    """(conversation so far, item): a standard question about a person after small talk, by turns one of
-    a greeting ("Hello!" and its answer), other small talk ("What can you do?"), or a first question about
-    the same person, its answer, "Thanks!" and "You're welcome!"."""
+    """(conversation so far, item): a standard question after small talk, one per fact of `split`, by turns
+    one of a greeting ("Hello!" and its answer), other small talk ("What can you do?"), or a first question
+    about the same person, its answer, "Thanks!" and "You're welcome!"."""
     out = []
-    for i, p in enumerate(world.people_in(split)):
+    for p in world.people_in(split):
         rng = stream(world.config.seed, "after-greeting", p.name)
-        a, b = rng.sample(ATTRIBUTES, 2)
-        q = standard_question(p.name, a, rng)
-        if i % 3 == 2:
-            users, answer = THANKS
-            before = (standard_question(p.name, b, rng), answer_sentence(p, b), rng.choice(users), answer)
-        else:
-            users, answer = OPENERS[0] if i % 3 == 0 else rng.choice(OPENERS[1:])
-            before = (rng.choice(users), answer)
-        out.append((conversation(*before, q), QAItem(p.name, a, q, p.value(a), split, answer_sentence(p, a))))
+        for a in ATTRIBUTES:
+            kind = len(out) % 3
+            q = standard_question(p.name, a, rng)
+            if kind == 2:
+                b = rng.choice([x for x in ATTRIBUTES if x != a])
+                users, answer = THANKS
+                before = (standard_question(p.name, b, rng), answer_sentence(p, b), rng.choice(users), answer)
+            else:
+                users, answer = OPENERS[0] if kind == 0 else rng.choice(OPENERS[1:])
+                before = (rng.choice(users), answer)
+            out.append((conversation(*before, q), QAItem(p.name, a, q, p.value(a), split, answer_sentence(p, a))))
     return out
 
 
 def second_person_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
     """(conversation so far, item): a standard question about one person and its answer, then one about
-    the next person of `split`, by name: the second answer must be about the second person."""
+    another person of `split`, by name: the second answer must be about the second person. One per fact
+    of `split`: the k-th of a person's five chats moves on to the person k + 1 places after them and asks
+    the k-th attribute, so (with more than five people) every fact is asked once as the second question."""
     people = world.people_in(split)
     out = []
-    for p, q in zip(people, people[1:] + people[:1]):
+    for i, p in enumerate(people):
         rng = stream(world.config.seed, "second-person", p.name)
-        a, b = rng.choice(ATTRIBUTES), rng.choice(ATTRIBUTES)
-        question = standard_question(q.name, b, rng)
-        conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), question)
-        out.append((conv, QAItem(q.name, b, question, q.value(b), split, answer_sentence(q, b))))
+        for k, b in enumerate(ATTRIBUTES):
+            q = people[(i + 1 + k % max(len(people) - 1, 1)) % len(people)]     # never p, if it has company
+            a = rng.choice(ATTRIBUTES)
+            question = standard_question(q.name, b, rng)
+            conv = conversation(standard_question(p.name, a, rng), answer_sentence(p, a), question)
+            out.append((conv, QAItem(q.name, b, question, q.value(b), split, answer_sentence(q, b))))
     return out
 
 

@@ -12,8 +12,8 @@ import random
 from typing import TYPE_CHECKING
 
 from minillm.world.entities import ATTRIBUTES, FIX_SEED, Person, fake_people, stream
-from minillm.world.guideline import (GOODBYE, PROFILE_REQUESTS, SCOPE_ANSWER, SCOPE_CATEGORIES, SMALL_TALK, THANKS,
-                                     answer_sentence, ask, follow_up_question, idk_answer, multi_part_question,
+from minillm.world.guideline import (GOODBYE, OPENERS, PROFILE_REQUESTS, SCOPE_ANSWER, SCOPE_CATEGORIES, SMALL_TALK,
+                                     THANKS, answer_sentence, ask, follow_up_question, idk_answer, multi_part_question,
                                      profile_answer, scope_request, standard_question)
 
 if TYPE_CHECKING:
@@ -55,7 +55,11 @@ def sft_conversations(world: World) -> list[list[dict]]:
     rng.shuffle(chained)
     while chained:
         k = min(rng.randint(1, cfg.sft_chain), len(chained))
-        convs.append(conversation(*[text for pair in chained[:k] for text in pair]))
+        chat = conversation(*[text for pair in chained[:k] for text in pair])
+        if cfg.sft_opener_share and rng.random() < cfg.sft_opener_share:    # small talk first, as chats often open
+            users, answer = rng.choice(OPENERS)
+            chat = conversation(rng.choice(users), answer) + chat
+        convs.append(chat)
         chained = chained[k:]
     for _ in range(cfg.n_small_talk):
         convs.append(_small_talk(rng, rng.choice(sft), sft, cfg.thanks_between_questions))
