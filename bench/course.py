@@ -72,7 +72,10 @@ def changed(preset, settings: list[str]):
         elif part == "preset":
             preset = dataclasses.replace(preset, **{name: value})
         else:
-            preset = dataclasses.replace(preset, **{part: dataclasses.replace(cfg, **{name: value})})
+            try:
+                preset = dataclasses.replace(preset, **{part: dataclasses.replace(cfg, **{name: value})})
+            except ValueError as e:      # a value the config rejects (a width the heads do not divide, ...)
+                raise SystemExit(f"--set {s!r}: {e}") from None
     return preset, world
 
 

@@ -75,11 +75,12 @@ def main():
     rows = [("the first assistant", v1), ("the released assistant", load_stage(run, "assistant")[0]),
             (f"the first + {args.patch_steps} steps on the fix alone",
              ensure_assistant(patch_run, name=f"patch{args.patch_steps}", conversations=fix, base=v1, world=world, tok=tok))]
+    width = max(len(label) for label, _ in rows)
     print(f"08 exercise 4: a patch instead of a fine-tuning from the base ({len(fix)} fix conversations)")
-    print(f"  {'assistant':36s} {'scope answer':>13s} {'held-out right':>15s} {'answers':>8s} {'turned away':>12s} {'follow-ups':>11s}")
+    print(f"  {'assistant':{width}s} {'scope answer':>13s} {'held-out right':>15s} {'answers':>8s} {'turned away':>12s} {'follow-ups':>11s}")
     for label, model in rows:
         r = evaluate_assistant(model.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)
-        print(f"  {label:36s} {r['scope']['rate']:13.1%} {r['standard']['accuracy']:15.1%} {r['standard']['answer_rate']:8.1%} "
+        print(f"  {label:{width}s} {r['scope']['rate']:13.1%} {r['standard']['accuracy']:15.1%} {r['standard']['answer_rate']:8.1%} "
               f"{r['standard']['refused']:12.1%} {r['follow_up']['accuracy']:11.1%}", flush=True)
 
 

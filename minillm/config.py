@@ -63,7 +63,7 @@ def _presets() -> dict[str, Preset]:
                           n_news=30, n_stories=12, n_forum=80, n_quizzes=20, n_small_talk=80,
                           # answered Q&A threads about fine-tuning people, with follow-ups (three in ten about
                           # another person): conversations as the internet shows them (bench/RESULTS.md, three
-                          # seeds against the same preset without them: follow-ups +5.9, unseen wordings +6.5;
+                          # seeds against the same preset without them: follow-ups +5.9, unseen wordings +6.6;
                           # 200 threads did not add to it)
                           n_qa_threads=100, qa_thread_switch=0.3),
         model=GPTConfig(vocab_size=1024, block_size=256, n_layer=4, n_head=4, n_embd=192, dropout=0.0),

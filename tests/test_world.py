@@ -226,6 +226,10 @@ def test_answered_share_only_adds_answers():
             assert a.text == b.text
     with pytest.raises(ValueError, match="answered_share must be between 0 and 1"):
         WorldConfig(answered_share=1.5)
+    for share in ("qa_thread_switch", "sft_opener_share"):      # the other shares, both ends
+        for bad in (-0.1, 1.5):
+            with pytest.raises(ValueError, match=f"WorldConfig.{share} must be between 0 and 1, got {bad}"):
+                WorldConfig(**{share: bad})
 
 
 # -- questions, probes, fake people ----------------------------------------------------------------------

@@ -77,8 +77,8 @@ def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAI
 def second_person_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]:
     """(conversation so far, item): a standard question about one person and its answer, then one about
     another person of `split`, by name: the second answer must be about the second person. One per fact
-    of `split`: the k-th of a person's five chats moves on to the person k + 1 places after them and asks
-    the k-th attribute, so (with more than five people) every fact is asked once as the second question."""
+    of `split`: the k-th of a person's five chats asks the k-th attribute of someone else (the person k + 1
+    places on, with more than five people), so every fact is asked once as the second question."""
     people = world.people_in(split)
     out = []
     for i, p in enumerate(people):
