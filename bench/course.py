@@ -93,8 +93,9 @@ def main():
     ap.add_argument("--fresh", action="store_true", help="retrain instead of reusing finished runs")
     ap.add_argument("--set", nargs="+", default=[], metavar="PART.FIELD=VALUE",
                     help="change the preset's training (pretrain.*, sft.*: e.g. pretrain.max_steps=800), its "
-                         "network (model.*: e.g. model.n_layer=6), its own fields (preset.*: e.g. preset.sft_pack=0) or its world (world.*: e.g. "
-                         "world.answered_share=0.5); runs go to their own folders, runs/<preset>-<changes>")
+                         "network (model.*: e.g. model.n_layer=6), its own fields (preset.*: e.g. "
+                         "preset.sft_pack=0) or its world (world.*: e.g. world.answered_share=0.5); runs go to "
+                         "their own folders, runs/<preset>-<changes>")
     args = ap.parse_args()
     label = "-".join(a.replace("=", "").replace(".", "_") for a in args.set)
 

@@ -69,10 +69,10 @@ def main():
 
     # exercise 4: the patch starts from the first assistant and sees only the fix (with the course's share of
     # pretraining text in each batch, as every fine-tuning here), on a schedule as short as the patch
-    v1 = load_stage(run, "assistant_v1")[0]
+    v1 = load_stage(run, "assistant_v1", world=world, tok=tok)[0]
     short = dataclasses.replace(run.preset.sft, max_steps=args.patch_steps)
     patch_run = dataclasses.replace(run, preset=dataclasses.replace(run.preset, sft=short))
-    rows = [("the first assistant", v1), ("the released assistant", load_stage(run, "assistant")[0]),
+    rows = [("the first assistant", v1), ("the released assistant", load_stage(run, "assistant", world=world, tok=tok)[0]),
             (f"the first + {args.patch_steps} steps on the fix alone",
              ensure_assistant(patch_run, name=f"patch{args.patch_steps}", conversations=fix, base=v1, world=world, tok=tok))]
     width = max(len(label) for label, _ in rows)

@@ -224,14 +224,16 @@ def is_trained(run: Run, name: str) -> bool:
     return _stage_done(run.path(name), cfg.max_steps)
 
 
-def load_stage(run: Run, name: str) -> tuple[GPT, World, Tokenizer]:
+def load_stage(run: Run, name: str, *, world: World | None = None,
+               tok: Tokenizer | None = None) -> tuple[GPT, World, Tokenizer]:
     """A finished stage's model ("base", "assistant_v1", "assistant") in eval mode, with the run's world
-    and tokenizer: for reading a run without training anything (the bench scripts)."""
+    and tokenizer (pass the ones an earlier call returned, so they are not loaded again): for reading a run
+    without training anything (the bench scripts)."""
     d = run.path(name)
     if not (d / "model.safetensors").exists():
         raise FileNotFoundError(f"no {name} model in {d}: run `python -m minillm course --out {run.out}` first")
-    world = ensure_world(run)
-    tok = ensure_tokenizer(run, world)
+    world = world or ensure_world(run)
+    tok = tok or ensure_tokenizer(run, world)
     return load_checkpoint(d, device=run.runtime.device, tokenizer=tok)[0].eval(), world, tok
 
 

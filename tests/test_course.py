@@ -189,6 +189,8 @@ def test_load_stage_reads_a_finished_run_and_says_what_to_do_otherwise(smoke_run
 
     model, world, tok = load_stage(make_run("smoke", smoke_run), "assistant")
     assert not model.training and model.config.vocab_size == tok.vocab_size and world.people
+    base, world2, tok2 = load_stage(make_run("smoke", smoke_run), "base", world=world, tok=tok)
+    assert world2 is world and tok2 is tok and not base.training      # the world and tokenizer given are used
     with pytest.raises(FileNotFoundError, match="no base model in .*: run `python -m minillm course --out"):
         load_stage(make_run("smoke", tmp_path / "empty"), "base")
     assert not (tmp_path / "empty").exists()      # nothing generated for a run that isn't there
