@@ -162,6 +162,20 @@ def test_scope_pools_are_disjoint_and_fix_fits_in_a_tenth(world):
     assert not any(p.name in m["content"] for c in fix for m in c for p in world.people_in("heldout"))
 
 
+def test_the_scope_fix_keeps_real_questions_and_their_follow_ups_in_its_chats(world):
+    fix = world.scope_conversations(300)
+    by_length = {n: [c for c in fix if len(c) == n] for n in (2, 4, 6)}
+    assert sum(map(len, by_length.values())) == 300
+    assert 0.25 < len(by_length[4] + by_length[6]) / 300 < 0.41
+    assert 0.3 < len(by_length[6]) / len(by_length[4] + by_length[6]) < 0.7
+    people = {p.name: p for p in world.people_in("sft")}
+    for c in by_length[6]:
+        person = next(people[n] for n in people if n in c[0]["content"])
+        assert person.name not in c[2]["content"]  # the follow-up names the person by pronoun only
+        asked = [a for a in g.ATTRIBUTES if c[3]["content"] == g.answer_sentence(person, a)]
+        assert len(asked) == 1 and c[1]["content"] != c[3]["content"]
+
+
 def test_the_guideline_document_shows_the_answers_the_generator_writes(world):
     from pathlib import Path
     guide = (Path(__file__).resolve().parents[1] / "data" / "labeling_guidelines.md").read_text(encoding="utf-8")

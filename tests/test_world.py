@@ -213,6 +213,24 @@ def test_qa_threads_ask_in_every_family_but_the_new_words_and_answer_by_the_guid
         WorldConfig(qa_thread_switch=2.0)
 
 
+def test_qa_thread_lead_in_puts_small_talk_before_the_question_and_changes_nothing_else():
+    from minillm.world.forum import _GREETINGS, _LEAD_IN_TITLES, qa_threads
+    cfg = dataclasses.replace(world_config("cpu"), n_qa_threads=200)
+    plain, led = (qa_threads(World.generate(dataclasses.replace(cfg, qa_thread_lead_in=s))) for s in (0.0, 0.5))
+    opened = [(a, b) for a, b in zip(plain, led) if a != b]
+    assert 0.4 < len(opened) / 200 < 0.6
+    sft = [p.name for p in World.generate(cfg).people_in("sft")]
+    for a, b in opened:
+        lines = b.split("\n")
+        assert lines[0] in _LEAD_IN_TITLES and lines[2] in _GREETINGS
+        question, asker, opener = a.split("\n")[:3]
+        posts = b.split("\n\n")
+        assert posts[2] == f"{asker.replace('posted by ', '')} replied:\n" + posts[2].split("\n")[1]
+        assert posts[2].endswith(question + " " + opener)       # the question, in a reply after the welcome
+        assert not any(n in "\n\n".join(posts[:2]) for n in sft)
+        assert "\n\n".join(posts[3:]) == "\n\n".join(a.split("\n\n")[1:])   # the rest of the thread unchanged
+
+
 def test_answered_share_only_adds_answers():
     cfg = dataclasses.replace(world_config("cpu"), n_qa_threads=0)      # no Q&A threads: every answer is the share's
     none, half = (World.generate(dataclasses.replace(cfg, answered_share=s)) for s in (0.0, 0.5))
@@ -226,7 +244,7 @@ def test_answered_share_only_adds_answers():
             assert a.text == b.text
     with pytest.raises(ValueError, match="answered_share must be between 0 and 1"):
         WorldConfig(answered_share=1.5)
-    for share in ("qa_thread_switch", "sft_opener_share"):      # the other shares, both ends
+    for share in ("qa_thread_switch", "qa_thread_lead_in", "sft_opener_share"):      # the other shares, both ends
         for bad in (-0.1, 1.5):
             with pytest.raises(ValueError, match=f"WorldConfig.{share} must be between 0 and 1, got {bad}"):
                 WorldConfig(**{share: bad})

@@ -74,7 +74,7 @@ _RIVER_FORMS = ("the {} River", "the River {}")
 # ---------------------------------------------------------------------------------------------------------
 # Configuration
 
-_SHARES = ("answered_share", "qa_thread_switch", "sft_opener_share")     # WorldConfig fields between 0 and 1
+_SHARES = ("answered_share", "qa_thread_switch", "qa_thread_lead_in", "sft_opener_share")     # WorldConfig fields between 0 and 1
 
 
 @dataclass
@@ -107,6 +107,9 @@ class WorldConfig:
     # the share of those threads' follow-ups that ask about another fine-tuning person, by name (the next
     # pronoun follow-ups are about that person): a conversation moves on, as in the second-person suite
     qa_thread_switch: float = 0.0
+    # the share of those threads that open with small talk (a greeting, a welcome) and ask in a reply, so
+    # a question is also read after a chat has begun (0: every thread opens with its question)
+    qa_thread_lead_in: float = 0.0
     # the SFT set
     sft_per_fact: int = 6             # questions per (sft person, attribute)
     sft_chain: int = 3                # at most this many unrelated questions in one chat

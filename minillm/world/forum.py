@@ -85,6 +85,14 @@ _PLACE_QUESTIONS = (
 # A reply that states a person's fact: the guideline's answer sentence ("She was born in Tessaly.") in a post.
 _ANSWER_REPLIES = ("{answer}", "I know this one. {answer}", "{answer} I read it in {poss} biography.",
                    "{answer} A friend of mine knows {obj}.", "{answer} Hope that helps!")
+# A thread that opens with small talk before its question (WorldConfig.qa_thread_lead_in): a title, the
+# asker's greeting, a welcome, then the asker's question, sometimes after a thanks.
+_LEAD_IN_TITLES = ("Hello from a new member", "First post", "Hi all", "New here", "Hello everyone!")
+_GREETINGS = ("Hi everyone! First time posting here.", "Hello! I just joined this forum.",
+              "Hey all, long time reader, first time poster.", "Good morning, everyone!", "Hi! Nice to be here.")
+_WELCOMES = ("Welcome to the forum!", "Welcome! Glad to have you here.", "Hi, and welcome!",
+             "Welcome aboard. Feel free to ask anything.", "Hello and welcome!")
+_THANKS = ("Thanks! I have a question, actually.", "Thank you! Happy to be here.", "Thanks for the welcome!")
 _PLACE_REPLIES = (
     "I was wondering the same thing.", "No idea, sorry.", "Have you tried searching for it?",
     "Following this thread.", "Bump. Still looking for an answer.", "Why do you ask?",
@@ -215,10 +223,12 @@ def qa_threads(world: World) -> list[str]:
     guideline's clause and wrapper families (those fine-tuning never shows included, the new-word ones never),
     the answer in the guideline's sentence, then up to two pronoun follow-ups by the asker, each answered:
     a conversation as the internet shows one. With WorldConfig.qa_thread_switch, that share of the follow-ups
-    asks about another fine-tuning person by name instead. Never about a held-out person."""
+    asks about another fine-tuning person by name instead. With WorldConfig.qa_thread_lead_in, that share of
+    the threads opens with small talk (a greeting, a welcome) and asks in a reply. Never about a held-out person."""
     rng = stream(world.config.seed, "qa threads")
     every = Phrasing({a: list(CLAUSES[a]) for a in ATTRIBUTES}, tuple(WRAPPERS))
     moving = Phrasing(every.clauses, tuple(w for w in WRAPPERS if w not in OPENING_WRAPPERS))   # not "Hi! ..." mid-thread
+    lead = stream(world.config.seed, "qa thread lead-ins")     # its own stream: the threads stay what they were
     sft = world.people_in("sft")
     out = []
     for _ in range(world.config.n_qa_threads):
@@ -226,6 +236,11 @@ def qa_threads(world: World) -> list[str]:
         asker, answerer = _user(rng), _user(rng)
         order = rng.sample(ATTRIBUTES, 1 + rng.randrange(3))
         posts = [ask(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}", rng.choice(_OPENERS[:4])]
+        if lead.random() < world.config.qa_thread_lead_in:    # small talk first, the question in a reply
+            intro = [lead.choice(_LEAD_IN_TITLES), f"posted by {asker}", lead.choice(_GREETINGS),
+                     "", f"{_user(lead)} replied:", lead.choice(_WELCOMES)]
+            thanks = lead.choice(_THANKS) + " " if lead.random() < 0.5 else ""
+            posts = intro + ["", f"{asker} replied:", thanks + posts[0] + " " + posts[2]]
         for i, a in enumerate(order):
             if i and world.config.qa_thread_switch and len(sft) > 1 and rng.random() < world.config.qa_thread_switch:
                 p = rng.choice([o for o in sft if o is not p])      # the thread moves on to someone else

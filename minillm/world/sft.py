@@ -121,15 +121,22 @@ def default_scope_count(world: World, first_set: list | None = None) -> int:
 def scope_conversations(world: World, n: int) -> list[list[dict]]:
     """The fix for requests outside Minnie's scope (arithmetic, poems, code, the real world, other
     languages), answered per the guideline's section 9; from the fine-tuning pool of requests. A third
-    sit after a real question about an sft person, so the model keeps answering those in a chat."""
+    sit after a real question about an sft person, so the model keeps answering those in a chat; half of
+    those ask a pronoun follow-up before the request, so it keeps answering follow-ups too."""
     rng = stream(world.config.seed, "scope")
+    # The follow-ups draw from a stream of their own: the requests and who is asked stay what they were.
+    follow_ups = stream(world.config.seed, "scope follow-ups")
     sft = world.people_in("sft")
     convs = []
     for i in range(n):
         req = scope_request(rng, pool=0, category=SCOPE_CATEGORIES[i % len(SCOPE_CATEGORIES)])
         if rng.random() < 0.33:
             p, a = rng.choice(sft), rng.choice(ATTRIBUTES)
-            convs.append(conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a), req, SCOPE_ANSWER))
+            turns = [ask(p.name, p.pronoun, a, rng), answer_sentence(p, a)]
+            if follow_ups.random() < 0.5:
+                b = follow_ups.choice([x for x in ATTRIBUTES if x != a])
+                turns += [follow_up_question(p, b, follow_ups), answer_sentence(p, b)]
+            convs.append(conversation(*turns, req, SCOPE_ANSWER))
         else:
             convs.append(conversation(req, SCOPE_ANSWER))
     return convs
