@@ -2,11 +2,13 @@
 
 Pretraining and SFT are the same algorithm, next-token prediction with AdamW; only the batches
 differ (SFT batches carry -1 targets where the loss is masked). So there is one loop, in the
-spirit of nanoGPT's train.py: flat, top to bottom, each step
+spirit of nanoGPT's train.py: `train` reads top to bottom in phases, each a small function above it
 
-    lr for this step (linear warmup, then cosine decay)
-    -> forward/backward on grad_accum micro-batches (under autocast, loss scaled for fp16)
-    -> clip the gradient norm -> AdamW (or Muon) step -> (log, evaluate, checkpoint when due)
+    set up (optimizer, fp16 loss scaler) -> resume a saved run (_resume) -> wrap (DDP, torch.compile: _wrap)
+    -> each step: lr (linear warmup, then cosine decay)
+       -> forward/backward on grad_accum micro-batches (_forward_backward: autocast, loss scaled for fp16)
+       -> clip the gradient norm, AdamW (or Muon) step (_optimizer_step)
+       -> log, evaluate (_evaluate), checkpoint (_save) when due
 
 The caller supplies the data as `get_batch(i) -> (x, y)`, a pure function of the micro-step index
 i = step * grad_accum + micro. Because the batch depends only on i, and the checkpoint stores the
@@ -19,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -113,6 +115,116 @@ def _first_line(e: Exception) -> str:
     return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
+@dataclass
+class _Progress:
+    """What a run has done so far: fresh, or read back from the checkpoint it resumes."""
+    start: int = 0              # the first step still to train
+    tokens: int = 0
+    flops: float = 0.0
+    seconds: float = 0.0        # wall time before this call
+    history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _resume(out_dir, model, optimizer, scaler, extra: dict | None) -> _Progress:
+    """The weights, optimizer moments, RNG state and counters of the run saved in out_dir, loaded in place."""
+    load_weights(out_dir, model)
+    start = load_training_state(out_dir, optimizer, scaler)["step"]
+    saved = read_config(out_dir).get("extra", {})
+    # the caller's facts win over the saved ones; the loop's own (train_config, counters) are rewritten on save
+    kept = {k: v for k, v in saved.items() if k not in _LOOP_EXTRA}
+    return _Progress(start=start, tokens=saved.get("tokens", 0), flops=saved.get("flops", 0.0),
+                     seconds=saved.get("seconds", 0.0), history=json.loads((Path(out_dir) / "history.json").read_text()),
+                     extra={**kept, **(extra or {})})
+
+
+def _wrap(model, cfg: TrainConfig, runtime: Runtime, procs: int, steps_left: bool):
+    """(eager, forward): the model as every process trains it (DDP with several), and the same compiled
+    when torch.compile is on and available (forward is eager otherwise)."""
+    eager = model
+    if procs > 1:   # DDP averages the gradients across processes during backward (it starts from rank 0's weights)
+        from torch.nn.parallel import DistributedDataParallel
+        device = runtime.device
+        one_gpu = [device.index] if device.type == "cuda" and device.index is not None else None
+        eager = DistributedDataParallel(model, device_ids=one_gpu)
+    # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
+    # On CUDA that is a clear win. On CPU it gained from nothing to ~1.45x depending on the model's
+    # shape - nothing for the `cpu` preset's model (bench/train_throughput.py measures it) - and
+    # costs up to a minute of compiling, so on CPU it is opt-in (compile=True).
+    use_compile = cfg.compile if cfg.compile is not None else runtime.device_type == "cuda"
+    if use_compile and steps_left:
+        try:
+            return eager, torch.compile(eager)
+        except Exception as e:
+            warnings.warn(f"torch.compile unavailable ({_first_line(e)}); training eagerly", RuntimeWarning)
+    return eager, eager
+
+
+def _forward_backward(fwd, get_batch, step: int, cfg: TrainConfig, runtime: Runtime, scaler):
+    """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
+    device = runtime.device
+    loss_sum = torch.zeros((), device=device)
+    for micro in range(cfg.grad_accum):
+        x_all, y_all = get_batch(step * cfg.grad_accum + micro)
+        x, y = distributed.shard(x_all, y_all)   # this process's rows (all of them with one process)
+        weight = distributed.share_weight(y_all, y)   # 1 with one process; see distributed.share_weight
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with runtime.autocast():
+            _, loss = fwd(x, y)
+        loss = loss * weight / cfg.grad_accum  # the gradient of the whole batch's mean, over all micro-batches
+        scaler.scale(loss).backward()
+        loss_sum += loss.detach()  # no .item() here: it would make the CPU wait for the GPU every step
+    return loss_sum, x_all.shape
+
+
+def _compiled_step(forward, eager, optimizer, get_batch, step, cfg, runtime, scaler):
+    """(loss, shape, forward) of a step through the compiled model. torch.compile often fails only when
+    its first batch arrives (no C++ compiler, unsupported platform): then the step is redone eagerly, from
+    the same random state, and forward is the eager model from then on."""
+    device = runtime.device
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    try:
+        return (*_forward_backward(forward, get_batch, step, cfg, runtime, scaler), forward)
+    except Exception as e:
+        warnings.warn(f"torch.compile failed ({_first_line(e)}); training eagerly", RuntimeWarning)
+        optimizer.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, device)
+        return (*_forward_backward(eager, get_batch, step, cfg, runtime, scaler), eager)
+
+
+def _optimizer_step(model, optimizer, scaler, cfg: TrainConfig):
+    """Clip the gradient norm, step, and free the gradients."""
+    if cfg.grad_clip:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros into them
+
+
+def _evaluate(model, eval_fn, runtime: Runtime) -> dict:
+    """eval_fn(model) in eval mode, without gradients, on its own copy of the RNG state (eval may sample;
+    training's dropout draws stay unchanged)."""
+    device = runtime.device
+    model.eval()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), runtime.autocast():
+        metrics = eval_fn(model)
+    model.train()
+    return metrics
+
+
+def _save(out_dir, model, optimizer, scaler, tokenizer, history: list, *, step: int, extra: dict):
+    """A checkpoint a run resumes from: weights, optimizer and RNG state, the history, the loop's counters."""
+    last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
+    save_checkpoint(out_dir, model, step=step, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
+                    extra=extra,
+                    files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)})
+
+
 def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eval_fn=None, out_dir=None,
           resume=False, progress=True, desc="train", on_log=None, tokenizer=None, extra: dict | None = None) -> TrainResult:
     """Train `model` for cfg.max_steps optimizer steps on batches from get_batch; see the module docstring.
@@ -129,6 +241,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     every batch through DistributedDataParallel; only rank 0 shows progress, evaluates, calls on_log and
     writes checkpoints, and every process returns once the last checkpoint is written.
     """
+    # -- set up: the optimizer, the loss scaler (fp16 only), the peak to measure MFU against
     device = runtime.device
     model.to(device)
     procs, main = distributed.world_size(), distributed.is_main()
@@ -138,79 +251,35 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
     peak = cfg.peak_flops or peak_flops(runtime)
     torch.manual_seed(cfg.seed)  # dropout's draws; a resume replaces this with the saved state
 
-    history, start, tokens, flops, seconds_before = [], 0, 0, 0.0, 0.0
+    # -- resume a saved run, or start a new one
     if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
-        load_weights(out_dir, model)
-        start = load_training_state(out_dir, optimizer, scaler)["step"]
-        resumed = read_config(out_dir).get("extra", {})
-        tokens, flops, seconds_before = resumed.get("tokens", 0), resumed.get("flops", 0.0), resumed.get("seconds", 0.0)
-        # the caller's facts win over the saved ones; the loop's own (train_config, counters) are rewritten below
-        extra = {**{k: v for k, v in resumed.items() if k not in _LOOP_EXTRA}, **(extra or {})}
-        history = json.loads((Path(out_dir) / "history.json").read_text())
+        run = _resume(out_dir, model, optimizer, scaler, extra)
+    else:
+        run = _Progress(extra=dict(extra or {}))
+    history, tokens, flops = run.history, run.tokens, run.flops
 
-    # torch.compile fuses the small elementwise ops (GELU, LayerNorm, softmax) into few kernels.
-    # On CUDA that is a clear win. On CPU it gained from nothing to ~1.45x depending on the model's
-    # shape - nothing for the `cpu` preset's model (bench/train_throughput.py measures it) - and
-    # costs up to a minute of compiling, so on CPU it is opt-in (compile=True).
-    use_compile = cfg.compile if cfg.compile is not None else runtime.device_type == "cuda"
-    eager = model
-    if procs > 1:   # DDP averages the gradients across processes during backward (it starts from rank 0's weights)
-        from torch.nn.parallel import DistributedDataParallel
-        one_gpu = [device.index] if device.type == "cuda" and device.index is not None else None
-        eager = DistributedDataParallel(model, device_ids=one_gpu)
-    forward = eager
-    if use_compile and start < cfg.max_steps:
-        try:
-            forward = torch.compile(eager)
-        except Exception as e:
-            warnings.warn(f"torch.compile unavailable ({_first_line(e)}); training eagerly", RuntimeWarning)
-
-    def forward_backward(fwd, step):
-        """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            x_all, y_all = get_batch(step * cfg.grad_accum + micro)
-            x, y = distributed.shard(x_all, y_all)   # this process's rows (all of them with one process)
-            weight = distributed.share_weight(y_all, y)   # 1 with one process; see distributed.share_weight
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with runtime.autocast():
-                _, loss = fwd(x, y)
-            loss = loss * weight / cfg.grad_accum  # the gradient of the whole batch's mean, over all micro-batches
-            scaler.scale(loss).backward()
-            loss_sum += loss.detach()  # no .item() here: it would make the CPU wait for the GPU every step
-        return loss_sum, x_all.shape
+    # -- wrap: DDP across processes, torch.compile where it is on
+    eager, forward = _wrap(model, cfg, runtime, procs, steps_left=run.start < cfg.max_steps)
 
     flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=start, desc=desc, disable=not (progress and main))
+    bar = tqdm(total=cfg.max_steps, initial=run.start, desc=desc, disable=not (progress and main))
     if forward is not eager:
         bar.set_postfix_str("compiling (the first step takes a while)")
     t_start = t_log = time.perf_counter()
     tokens_since_log = 0
     bad_loss = None  # the losses since the last finiteness check, summed on the device
     try:
-        for step in range(start, cfg.max_steps):
+        for step in range(run.start, cfg.max_steps):
+            # -- the step: learning rate, forward and backward, the finiteness check, the update
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)   # Muon's groups run at their own scale
-
             if forward is eager:
-                loss, (B, T) = forward_backward(eager, step)
+                loss, (B, T) = _forward_backward(eager, get_batch, step, cfg, runtime, scaler)
             else:
-                # torch.compile often fails only when the first batch arrives (no C++ compiler,
-                # unsupported platform): then redo the step eagerly, from the same random state.
-                rng = torch.get_rng_state()
-                cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-                try:
-                    loss, (B, T) = forward_backward(forward, step)
-                except Exception as e:
-                    warnings.warn(f"torch.compile failed ({_first_line(e)}); training eagerly", RuntimeWarning)
-                    forward = eager
-                    optimizer.zero_grad(set_to_none=True)
-                    torch.set_rng_state(rng)
-                    if cuda_rng is not None:
-                        torch.cuda.set_rng_state(cuda_rng, device)
-                    loss, (B, T) = forward_backward(eager, step)
+                loss, (B, T), forward = _compiled_step(forward, eager, optimizer, get_batch, step, cfg,
+                                                             runtime, scaler)
 
             done = step + 1
             log_due = done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps
@@ -219,13 +288,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             if device.type == "cpu" or log_due or checkpoint_due:   # checkpoint steps too: never save NaN weights
                 _check_finite(distributed.all_sum(bad_loss.detach()), done, runtime)   # before this step's update
                 bad_loss = None
-
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros into them
+            _optimizer_step(model, optimizer, scaler, cfg)
 
             n = B * T * cfg.grad_accum
             if T not in flops_per_token:
@@ -235,6 +298,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             flops += flops_per_token[T] * n
             bar.update(1)
 
+            # -- log, evaluate and save when due
             logged = False
             if log_due:
                 # with the finiteness check, the only host syncs of a step, and only at log and checkpoint steps;
@@ -249,7 +313,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                     "tokens": tokens,
                     "tokens_per_s": tokens_per_s,
                     "mfu": flops_per_token[T] * tokens_per_s / peak if peak else None,
-                    "elapsed": seconds_before + now - t_start,
+                    "elapsed": run.seconds + now - t_start,
                     **({"loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),  # fp16: falls on overflow
                 })
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
@@ -257,12 +321,7 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
 
             if eval_fn is not None and main and ((cfg.eval_interval and done % cfg.eval_interval == 0)
                                                  or done == cfg.max_steps):
-                model.eval()
-                # eval may sample; its own copy of the RNG state keeps training's dropout draws unchanged
-                devices = [device.index or 0] if device.type == "cuda" else []
-                with torch.random.fork_rng(devices=devices), torch.no_grad(), runtime.autocast():
-                    metrics = eval_fn(model)
-                model.train()
+                metrics = _evaluate(model, eval_fn, runtime)
                 if history and history[-1]["step"] == done:
                     history[-1].update(metrics)
                 else:
@@ -274,13 +333,9 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
 
             saved = main and out_dir is not None and checkpoint_due
             if saved:
-                last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
-                save_checkpoint(
-                    out_dir, model, step=done, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
-                    extra={**(extra or {}), "train_config": asdict(cfg), "tokens": tokens, "flops": flops,
-                           "seconds": seconds_before + time.perf_counter() - t_start},
-                    files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)},
-                )
+                _save(out_dir, model, optimizer, scaler, tokenizer, history, step=done,
+                      extra={**run.extra, "train_config": asdict(cfg), "tokens": tokens, "flops": flops,
+                             "seconds": run.seconds + time.perf_counter() - t_start})
 
             if logged or saved:  # time spent logging, evaluating and saving does not count against tokens/s
                 t_log, tokens_since_log = time.perf_counter(), 0
@@ -288,6 +343,6 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         bar.close()
     distributed.barrier()   # the others wait until rank 0 has written the last checkpoint
 
-    seconds = seconds_before + time.perf_counter() - t_start if start < cfg.max_steps else seconds_before
+    seconds = run.seconds + time.perf_counter() - t_start if run.start < cfg.max_steps else run.seconds
     model.eval()
     return TrainResult(model=model, history=history, seconds=seconds, tokens=tokens, flops=flops)
