@@ -23,6 +23,8 @@ How training works (`Tokenizer.train`):
      not a pass over the whole corpus (this is what makes a 4k vocabulary take seconds, not hours).
   4. Ties are broken deterministically: highest count first, then the smallest pair (id_a, id_b).
      The same text and vocab_size always give the same merges, hence the same fingerprint.
+`Tokenizer.train_readable` is the textbook version of the same loop (recount every pair at every merge):
+read it first; `train` is what it becomes once the counts are updated instead of recounted.
 
 One rule beyond textbook BPE: never create a token whose bytes already exist as a token.
 tiktoken, the fast Rust engine we hand the merges to, does not store "merge (a, b)"; it stores the bytes
@@ -257,6 +259,30 @@ class Tokenizer:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        return cls(merges, pattern=pattern)
+
+    @classmethod
+    def train_readable(cls, text: str, vocab_size: int, *, pattern: str = SPLIT_PATTERN) -> "Tokenizer":
+        """The same merges as train(), by the textbook loop: recount every pair, merge the most frequent,
+        repeat. Each merge costs a pass over all the chunks, so it is for reading and for small texts;
+        train() gets the same answer by updating the counts (tests/test_tokenizer.py checks they agree)."""
+        chunks = Counter(regex.findall(pattern, text))               # 1-2. unique chunks, with their counts
+        seqs = {c: list(c.encode("utf-8")) for c in chunks}
+        vocab = [bytes([i]) for i in range(256)]
+        merges = []
+        while len(merges) < vocab_size - 256 - len(SPECIAL_TOKENS):
+            counts: Counter = Counter()                              # 3. every adjacent pair, weighted
+            for c, weight in chunks.items():
+                for pair in zip(seqs[c], seqs[c][1:]):
+                    counts[pair] += weight
+            allowed = [p for p in counts if vocab[p[0]] + vocab[p[1]] not in vocab]   # the rule above
+            if not allowed:
+                raise ValueError(f"the text is too small for vocab_size={vocab_size}: only {len(merges)} merges "
+                                 "were possible; give more text or a smaller vocab_size")
+            best = min(allowed, key=lambda p: (-counts[p], p))       # 4. highest count, then smallest pair
+            vocab.append(vocab[best[0]] + vocab[best[1]])
+            merges.append(best)
+            seqs = {c: merge(ids, best, len(vocab) - 1) for c, ids in seqs.items()}
         return cls(merges, pattern=pattern)
 
     # ------------------------------------------------------------------ encoding

@@ -1,13 +1,11 @@
 """Tests for minillm.tokenizer: training, the two encoders agreeing, special tokens, save/load, errors."""
 import json
 import random
-from collections import Counter
 
 import pytest
-import regex
 
 from minillm.gpt2 import gpt2_encoding
-from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer, describe_merges, merge
+from minillm.tokenizer import SPECIAL_TOKENS, Tokenizer, describe_merges
 
 
 def mixed_corpus(n_paragraphs=400, seed=0) -> str:
@@ -44,25 +42,6 @@ TRICKY = [
 ]
 
 
-def naive_train(text, vocab_size):
-    """The textbook loop, recounting everything each step: the reference the fast trainer must match."""
-    chunks = Counter(regex.findall(SPLIT_PATTERN, text))
-    seqs = {c: list(c.encode("utf-8")) for c in chunks}
-    vocab = [bytes([i]) for i in range(256)]
-    merges = []
-    while len(merges) < vocab_size - 256 - len(SPECIAL_TOKENS):
-        counts = Counter()
-        for c, w in chunks.items():
-            for p in zip(seqs[c], seqs[c][1:]):
-                counts[p] += w
-        # highest count, then smallest pair; skip pairs whose bytes already are a token
-        best = min((p for p in counts if vocab[p[0]] + vocab[p[1]] not in vocab), key=lambda p: (-counts[p], p))
-        vocab.append(vocab[best[0]] + vocab[best[1]])
-        merges.append(best)
-        seqs = {c: merge(s, best, len(vocab) - 1) for c, s in seqs.items()}
-    return merges
-
-
 @pytest.fixture(scope="module")
 def corpus():
     return mixed_corpus()
@@ -84,7 +63,11 @@ def test_vocab_layout(tok):
 
 def test_fast_training_matches_textbook_loop():
     text = mixed_corpus(60, seed=3)
-    assert list(Tokenizer.train(text, 330).merges) == naive_train(text, 330)
+    assert Tokenizer.train(text, 330).merges == Tokenizer.train_readable(text, 330).merges
+    assert list(Tokenizer.train("cd ab", 256 + 3 + 4).merges) == list(Tokenizer.train_readable("cd ab", 256 + 3 + 4).merges)
+    for trainer in (Tokenizer.train, Tokenizer.train_readable):
+        with pytest.raises(ValueError, match=r"the text is too small for vocab_size=300: only 1 merges"):
+            trainer("ab", 300)
 
 
 def test_tie_break_highest_count_then_smallest_pair():
