@@ -51,6 +51,7 @@ from safetensors.torch import load_file, save_file
 from minillm.checkpoint import CheckpointError, load_checkpoint, load_tensors
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer
+from minillm.world.entities import WORLD_NAME
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 GELU = {"none": "gelu", "tanh": "gelu_new"}  # GPTConfig.gelu_approximate -> transformers' activation_function
@@ -250,14 +251,14 @@ def _card(model_name: str, model: GPT, meta: dict, metrics: dict | None) -> str:
         f"# minillm {'assistant' if as_chat else 'base model'} ({model.num_params() / 1e6:.2f}M parameters)",
         "",
         "Made in the minillm course, by pretraining a small GPT-2-shaped model on the documents of a generated "
-        "fictional world (Veloria: its people, cities, universities and companies)"
+        f"fictional world ({WORLD_NAME}: its people, cities, universities and companies)"
         + (", then fine-tuning it on conversations written by the course's labeling guideline." if as_chat else "."),
         "",
         "## Intended use",
         "",
-        "Teaching. The model knows only Veloria, a world that does not exist; everything it says about real "
+        f"Teaching. The model knows only {WORLD_NAME}, a world that does not exist; everything it says about real "
         "people or places is made up. " + (
-            "It answers questions about Veloria's people in the guideline's style and turns other requests "
+            f"It answers questions about {WORLD_NAME}'s people in the guideline's style and turns other requests "
             "away; it is not a general assistant." if as_chat else
             "It continues documents: asked a question, it writes what a forum page would write next rather "
             "than an answer. Fine-tune it on your own conversations (the course's notebook 09 shows how)."),

@@ -286,7 +286,7 @@ def ask(name: str, pronoun: str, attribute: str, rng: random.Random, phrasing: P
     phrasing = phrasing or seen_phrasing()
     wrappers = [w for w in phrasing.wrappers if not (pronoun_subject and w in OPENING_WRAPPERS)]
     while True:
-        clause = CLAUSES[attribute].get(c := rng.choice(phrasing.clauses[attribute]))
+        clause = CLAUSES[attribute].get(rng.choice(phrasing.clauses[attribute]))   # None: a new-word family
         clause = clause if clause is not None else NEW_WORD_CLAUSES[attribute]
         q = compose(name, pronoun, clause, rng.choice(wrappers), rng, pronoun_subject=pronoun_subject)
         if q is not None:
@@ -364,8 +364,8 @@ def idk_answer(name: str, attribute: str, rng: random.Random) -> str:
 # Requests outside Minnie's scope. The guideline answers all of them the same way; two disjoint pools of
 # fillers (one for fine-tuning, one for evaluation) so the figure is measured on requests never trained on.
 
-SCOPE_ANSWER = "I'm sorry, I can only answer questions about the people of Veloria."   # short: it must end its turn
-SCOPE_MARKER = "I can only answer questions about the people of Veloria"
+SCOPE_ANSWER = f"I'm sorry, I can only answer questions about the people of {WORLD_NAME}."   # short: it must end its turn
+SCOPE_MARKER = f"I can only answer questions about the people of {WORLD_NAME}"
 
 _SCOPE_TEMPLATES = {
     "arithmetic": ("What is {a} plus {b}?", "What is {a} times {b}?", "How much is {a} minus {b}?",
