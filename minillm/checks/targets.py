@@ -250,9 +250,9 @@ def check_custom_assistant(mine: dict, original: dict, *, preset: str, mine_righ
         raise AssertionError("pass the dicts minillm.custom.evaluate_style(...) returns: your assistant's, then the "
                              "course assistant's, on the same items with the same test") from None
     f_mine, f_orig = _share("mine_right", mine_right), _share("original_right", original_right)
-    summary = (f"your guideline is followed in {r_mine:.0%} of the answers (at least {min_rate:.0%} expected; the "
-               f"course's assistant: {r_orig:.0%}); the right fact in {f_mine:.0%} (the course's assistant: "
-               f"{f_orig:.0%}, at least {min_fact_ratio:.0%} of that expected)")
+    summary = (f"your guideline is followed in {r_mine:.1%} of the answers (at least {min_rate:.0%} expected; the "
+               f"course's assistant: {r_orig:.1%}); the right fact in {f_mine:.1%} (the course's assistant: "
+               f"{f_orig:.1%}, at least {min_fact_ratio:.0%} of that expected)")
     if _smoke_note(preset, summary):
         return
     if r_mine < min_rate or r_mine <= r_orig:
