@@ -28,6 +28,8 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -121,6 +123,39 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def writing_folder(path) -> Iterator[Path]:
+    """A folder to write into, beside `path`, that becomes `path` when the block ends without an error.
+
+    Every file is flushed to disk first, then two renames swap it in: the old folder steps aside, the
+    new one takes its name, then the old one goes. A kill between the two renames leaves the old folder
+    at `.name.old` (load_checkpoint finds it there). On an error the new folder goes and `path` stays as
+    it was. The checkpoints and the Hugging Face export (minillm.hf) are both written this way."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp"
+    old = path.parent / f".{path.name}.old"
+    if tmp.exists():  # left by a save that was killed: it never became the folder
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for f in tmp.iterdir():  # the bytes on disk before the rename makes them "the" folder
+            _fsync(f)
+        if old.exists():
+            shutil.rmtree(old)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists():  # failed between the renames: put the old one back
+            os.replace(old, path)
+        raise
+
+
 def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, optimizer=None, scaler=None,
                     extra=None, files=None) -> Path:
     """Write a checkpoint folder atomically and return its path.
@@ -131,13 +166,7 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
     """
     path = Path(path_dir)
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model saves as the model it wraps
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp"
-    old = path.parent / f".{path.name}.old"
-    if tmp.exists():  # left by a save that was killed: it never became the checkpoint
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with writing_folder(path) as tmp:
         tensors, aliases = _weights_without_duplicates(model)
         save_file(tensors, tmp / "model.safetensors", metadata={"aliases": json.dumps(aliases)})
         if optimizer is not None:
@@ -163,23 +192,6 @@ def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, op
             _write_json(tmp / "trainer_state.json", state)
         for name, text in (files or {}).items():
             (tmp / name).write_text(text)
-        for f in tmp.iterdir():  # make sure the bytes are on disk before the rename makes them "the" checkpoint
-            _fsync(f)
-        # Swap: the old folder steps aside, the new one takes its name, then the old one goes.
-        # A kill between the two renames leaves the old checkpoint at `.name.old`, which
-        # load_checkpoint finds and uses.
-        if old.exists():
-            shutil.rmtree(old)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not path.exists():  # failed between the renames: put the old one back
-            os.replace(old, path)
-        raise
     return path
 
 

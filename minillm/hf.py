@@ -39,16 +39,14 @@ Tokenizing user text with split_special_tokens=True (or rendering ids, as minill
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from minillm.checkpoint import CheckpointError, load_checkpoint, load_tensors
+from minillm.checkpoint import CheckpointError, load_checkpoint, load_tensors, writing_folder
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer
 from minillm.world.entities import WORLD_NAME
@@ -329,10 +327,7 @@ def export(run, model_name: str, to) -> Path:
               MARK: {"model": model_name, "step": meta.get("step", 0),
                      "tokenizer_fingerprint": tok.fingerprint, "model_config": asdict(model.config)}}
     eos = config["eos_token_id"]
-    tmp = to.parent / f".{to.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with writing_folder(to) as tmp:      # written beside `to`, then swapped in (as a checkpoint is)
         save_file(gpt2_state_dict(model), tmp / "model.safetensors", metadata={"format": "pt"})
         files = {
             "config.json": config,
@@ -345,12 +340,6 @@ def export(run, model_name: str, to) -> Path:
         for name, obj in files.items():
             (tmp / name).write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_card(model_name, model, meta, metrics), encoding="utf-8")
-        if to.exists():
-            shutil.rmtree(to)
-        os.replace(tmp, to)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return to
 
 
