@@ -1,5 +1,6 @@
 """
-The chat template and the loss mask: how a conversation becomes training data for an assistant.
+The chat template and the loss mask: how a conversation becomes training data for an assistant, and the
+same template at inference (a prompt, where a reply ends, the reply as it streams in).
 
 A GPT only ever sees one stream of token ids. To turn a conversation into such a stream we wrap each
 turn in special tokens that ordinary text can never produce (see minillm.tokenizer):
@@ -157,7 +158,8 @@ def show_mask(tokenizer, ids, mask) -> str:
 # ----------------------------------------------------------------------------------------------
 # talking to a model: a reply as it streams in
 
-def _model_device(model) -> torch.device:
+def model_device(model) -> torch.device:
+    """Where a model's weights are: its inputs go there."""
     return next(model.parameters()).device
 
 
@@ -166,7 +168,7 @@ def stream_prompt(model, tok, prompt: Prompt, *, temperature: float = 0.0, top_k
     """Yield (text so far, stopped) after every new token of the reply to a ready Prompt; the last item
     says whether the model stopped by itself (a stop token, never part of the text) rather than at
     prompt.max_new_tokens. Greedy when temperature == 0."""
-    device = _model_device(model)
+    device = model_device(model)
     idx = torch.tensor([prompt.ids], dtype=torch.long, device=device)
     generator = None
     if temperature > 0 and seed is not None:

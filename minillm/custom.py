@@ -78,7 +78,6 @@ def evaluate_style(model, tok, items, follows_fn, *, max_new_tokens: int = 48, d
     """Ask every item's question (chat template) and test each answer with follows_fn(answer_text, item)
     -> bool, your own check of the guideline (right format *and* right value, if you want both).
     Returns {"n", "rate", "stop_rate", "items": [{"question", "response", "stopped", "expected", "ok"}]}."""
-    device = device if device is not None else next(model.parameters()).device
     responses = ev.ask(model, tok, [it.question for it in items], as_chat=True, max_new_tokens=max_new_tokens,
                        device=device)
     per = []

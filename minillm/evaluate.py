@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from minillm.chat import prompt_and_stops, stop_tokens
+from minillm.chat import model_device, prompt_and_stops, stop_tokens
 from minillm.generate import evaluating, generate_many
 from minillm.world import (ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, MONTHS, QUESTION_TEMPLATES, SCOPE_MARKER,
                            SMALL_TALK)
@@ -87,13 +87,13 @@ def says_dont_know(text: str, markers) -> bool:
 
 
 def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int = 48,
-        device="cpu", progress=None) -> list[Response]:
+        device=None, progress=None) -> list[Response]:
     """Ask every question (greedy); the assistant through the chat template, the base model as a document
     (minillm.chat.prompt_and_stops, as the widget and the command line do). A question is a str, or for the
     assistant a conversation that ends with the user's turn."""
     prompts = [prompt_and_stops(tokenizer, q, as_chat=as_chat) for q in questions]
     outs = generate_many(model, [p.ids for p in prompts], stop_tokens=stop_tokens(tokenizer),
-                         max_new_tokens=max_new_tokens, device=device, progress=progress)
+                         max_new_tokens=max_new_tokens, device=_device(model, device), progress=progress)
     # stopped: the reply ended properly (Prompt.end), not at another special token or the length limit
     return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stop == p.end, ids)
             for q, p, (ids, stop) in zip(questions, prompts, outs)]
@@ -372,4 +372,4 @@ def assistant_figures(held: dict) -> dict:
 
 
 def _device(model, device):
-    return device if device is not None else next(model.parameters()).device
+    return device if device is not None else model_device(model)

@@ -139,8 +139,8 @@ def test_a_reply_ends_properly_only_at_its_own_end_token(monkeypatch):
     ids = tok.encode("She was born in Tessaly.")
     canned = [(ids, tok.end_id), (ids, tok.bos_id), (ids, tok.user_id), (ids, None)]
     monkeypatch.setattr(ev, "generate_many", lambda model, prompts, **kw: canned[:len(prompts)])
-    chat = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=True)
+    chat = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=True, device="cpu")   # no model: canned replies
     assert [r.stopped for r in chat] == [True, False, False, False]
     assert {r.text for r in chat} == {"She was born in Tessaly."}
-    document = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=False)
+    document = ev.ask(None, tok, ["Where was Kalin Moravo born?"] * 4, as_chat=False, device="cpu")
     assert [r.stopped for r in document] == [False, True, False, False]
