@@ -3,7 +3,8 @@ A GPT-2-style decoder-only transformer, small enough to read in one sitting.
 
 The file reads top to bottom like the paper: config, attention, MLP, block, the GPT itself, then
 what belongs beside the model (parameter count, FLOPs per token, optimizer groups). Turning logits into
-text (the KV cache, sampling, the decoding loop) is minillm.generate's job.
+text (the KV cache, sampling, the decoding loop) is minillm.generate's job; GPT.generate and GPT.stream
+only hand the model to it.
 
 Two things go beyond nanoGPT's model.py, both for the course:
 - Attention has two implementations side by side. "sdpa" calls PyTorch's fused

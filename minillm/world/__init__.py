@@ -41,8 +41,8 @@ import re
 from pathlib import Path
 
 from minillm.world import biographies, corpus, entities, evals, guideline, io, sft
-# Every name `from minillm.world import X` (and `minillm.guideline.X`) reached before the world became a
-# package, so notebooks, benchmarks and students' code keep working.
+# Every name `from minillm.world import X` reached before the world became a package, so notebooks,
+# benchmarks and students' code keep working.
 from minillm.world.biographies import BIO_LEAD_CLAUSES, BIO_LEAD_SENTENCES, BIO_TEMPLATES
 from minillm.world.corpus import FESTIVALS, GENRES
 from minillm.world.entities import (ASSISTANT_NAME, ATTRIBUTES, DATE_PATTERN, EVAL_SEED, FIX_SEED, INDUSTRIES,

@@ -9,10 +9,10 @@ composed from two parts:
     a clause, which says what is asked:   "where was {who} born" / "where {who} was born" / "{whose} hometown"
     a wrapper, which says how:            "{DQ}?"  "Can you tell me {IQ}?"  "Tell me {NP}."  "{Name}: {DQ}?"
 
-and a surface style (as typed: lower case but for the name, no question mark). Clauses come in three
-grammatical forms so that most wrappers can take most clauses: a direct question (DQ), an indirect one (IQ)
-and a noun phrase (NP).
-Each attribute has several clause *families* (one wording in its three forms) and there are several
+and a surface style (as typed: lower case but for the name, no question mark). Clauses come in four
+grammatical forms so that most wrappers can take most clauses: a direct question (DQ), an indirect one (IQ),
+a noun phrase (NP) and a noun phrase that needs the name ("the hometown of {who}").
+Each attribute has several clause *families* (one wording in the forms it has) and there are several
 wrapper families, so a fact can be asked in hundreds of ways.
 
 Some families are kept out of every fine-tuning set (`UNSEEN_CLAUSES`, `UNSEEN_WRAPPERS`): questions built
