@@ -415,7 +415,9 @@ def test_fix_measured_against_every_regression(capsys):
 def test_custom_assistant(capsys):
     facts = dict(mine_right=0.85, original_right=0.9)
     checks.check_custom_assistant({"rate": 0.9}, {"rate": 0.0}, preset="cpu", **facts)
-    assert "90%" in capsys.readouterr().out
+    assert capsys.readouterr().out == ("✓ your guideline is followed in 90.0% of the answers (at least 50% expected; the "
+                                       "course's assistant: 0.0%); the right fact in 85.0% (the course's assistant: "
+                                       "90.0%, at least 80% of that expected)\n")
     with pytest.raises(AssertionError, match="your test accept"):
         checks.check_custom_assistant({"rate": 0.2}, {"rate": 0.0}, preset="cpu", **facts)
     with pytest.raises(AssertionError, match="your test accept"):

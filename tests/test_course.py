@@ -48,6 +48,19 @@ def test_course_writes_report_metrics_and_checkpoints(smoke_run):
         assert (smoke_run / png).stat().st_size > 1000
 
 
+def test_the_metrics_are_the_saved_assistants_figures(smoke_run):
+    """metrics.json holds what the evaluation gives for the saved models, not just numbers in range."""
+    from minillm.course import load_stage, open_run
+    from minillm.evaluate import assistant_figures, evaluate_assistant
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    run = open_run(smoke_run)
+    world = tok = None
+    for name, suffix in (("assistant", ""), ("assistant_v1", "_before_fix")):
+        model, world, tok = load_stage(run, name, world=world, tok=tok)
+        figures = assistant_figures(evaluate_assistant(model, world, tok, max_new_tokens=run.preset.eval_max_new_tokens))
+        assert {k + suffix: v for k, v in figures.items()} == {k + suffix: metrics[k + suffix] for k in figures}
+
+
 def test_rerun_reuses_finished_stages(smoke_run, capsys):
     before = (smoke_run / "base" / "model.safetensors").stat().st_mtime_ns
     assert main(["course", "--preset", "smoke", "--out", str(smoke_run)]) == 0
@@ -56,10 +69,17 @@ def test_rerun_reuses_finished_stages(smoke_run, capsys):
 
 
 def test_chat_answers_from_the_run(smoke_run, capsys):
-    assert main(["chat", "--run", str(smoke_run), "--max-new-tokens", "8", "Hello! <|end|> who are you?"]) == 0
-    assert main(["chat", "--run", str(smoke_run), "--model", "base", "--max-new-tokens", "8", "Hello"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.strip()
+    """`chat` prints the run's own model's greedy reply: the assistant through the chat template (a typed
+    <|end|> stays text), the base model as a document."""
+    from minillm.chat import reply
+    from minillm.checkpoint import load_checkpoint
+    from minillm.tokenizer import Tokenizer
+    tok = Tokenizer.load(smoke_run / "tokenizer")
+    for name, message in (("assistant", "Hello! <|end|> who are you?"), ("base", "Hello")):
+        assert main(["chat", "--run", str(smoke_run), "--model", name, "--max-new-tokens", "8", message]) == 0
+        model, _ = load_checkpoint(smoke_run / name, tokenizer=tok)
+        expected = reply(model.eval(), tok, message, as_chat=name != "base", max_new_tokens=8)
+        assert capsys.readouterr().out == expected + "\n"
 
 
 def test_validation_documents_are_not_pretrained_on_and_keep_every_biography(tmp_path):

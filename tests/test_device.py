@@ -157,8 +157,19 @@ def test_peak_flops_runtime(no_gpu, monkeypatch):
     assert peak_flops(Runtime(torch.device("cuda"), "bf16", "test")) == 312e12
 
 
-def test_measure_matmul_flops_positive():
-    assert measure_matmul_flops(n=128, repeats=2) > 0
+def test_measure_matmul_flops_is_two_n_cubed_over_the_best_time(monkeypatch):
+    products = []
+    monkeypatch.setattr(dev, "best_seconds", lambda fn, device, repeats: (products.append(fn()), 0.25)[1])
+    assert measure_matmul_flops(n=64, repeats=3) == 2 * 64**3 / 0.25
+    assert products[0].shape == (64, 64)
+
+
+def test_best_seconds_is_the_fastest_call_after_a_warm_up(monkeypatch):
+    ticks = iter([0.0, 3.0, 10.0, 11.0, 20.0, 22.0])      # three timed calls: 3, 1 and 2 seconds
+    monkeypatch.setattr(dev.time, "perf_counter", lambda: next(ticks))
+    calls = []
+    assert dev.best_seconds(lambda: calls.append(1), "cpu", repeats=3) == 1.0
+    assert len(calls) == 4                                  # one warm-up, untimed, then the three
 
 
 def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch):

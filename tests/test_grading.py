@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -154,14 +155,22 @@ def instructor_commands() -> list[str]:
     return [c for c in readme_commands() if "instructor/grade.py" in c]
 
 
-def test_readme_instructor_commands_run_as_written():
+def test_readme_instructor_commands_run_as_written(tmp_path):
     commands = instructor_commands()
     assert [shlex.split(c)[2] for c in commands] == ["student-edition", "samples", "grade", "feedback"]
+    # in a copy of the checkout's instructor/, notebooks/ and data/, so that what the commands write (grades.csv,
+    # instructor/feedback/, nbgrader's folders) lands there and not in the repository
+    made = ("source", "release", "submitted", "autograded", "feedback", "student_edition", "samples",
+            "gradebook.db", ".nbgrader.log", "__pycache__")
+    shutil.copytree(ROOT / "instructor", tmp_path / "instructor", ignore=shutil.ignore_patterns(*made))
+    for folder in ("notebooks", "data"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     env = {k: v for k, v in SMOKE.items() if k != "MINILLM_GRADING_DIR"}     # instructor/, as the README says
+    env["MINILLM_ARTIFACTS"] = str(ROOT / "artifacts")                       # the cached smoke run
     for cmd in commands:
-        p = subprocess.run(cmd, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        p = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
         assert p.returncode == 0, f"{cmd}\n{p.stderr[-2000:]}"
-    with open(ROOT / "grades.csv", newline="", encoding="utf-8") as f:
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     points = {}
     for r in rows:
@@ -175,7 +184,7 @@ def test_readme_instructor_commands_run_as_written():
     }
     assert "Count every occurrence" in errors[("wrong", "count_pairs_check")]   # the check's hint reaches the CSV
     for student in ("right", "wrong", "crashing"):
-        html = (ROOT / "instructor" / "feedback" / student / grade.SAMPLE_CHAPTER / f"{grade.SAMPLE_CHAPTER}.html")
+        html = tmp_path / "instructor" / "feedback" / student / grade.SAMPLE_CHAPTER / f"{grade.SAMPLE_CHAPTER}.html"
         assert "HIDDEN TESTS" not in html.read_text(encoding="utf-8")
 
 
