@@ -169,8 +169,13 @@ def test_train_throughput_gpu_mode_runs_its_three_ways_on_a_cpu():
     assert "no loss scaler" in " ".join(rows[0]) and "fell 0x" in " ".join(rows[2])
 
 
-def test_exercise_answers_prints_the_few_shot_base_and_each_fix(smoke_run):
+def test_exercise_answers_prints_the_mask_variants_the_few_shot_base_and_each_fix(smoke_run):
     out = bench("exercise_answers.py", "--run", smoke_run, "--sizes", 3)
+    lines = out.splitlines()
+    assert lines[0].startswith("05 exercises 1 and 2: ") and lines[2].split()[:3] == ["with", "the", "mask"]
+    assert lines[3].split()[:3] == ["without", "the", "mask"] and lines[4].split()[:3] == ["no", "target", "on"]
+    assert all(len([c for c in line.split() if c.endswith("%")]) == 3 for line in lines[2:5])
+    out = "\n".join(lines[5:])
     assert "answered questions in front" in out.splitlines()[0] and out.startswith("07 exercise 1, the base model with")
     rows = [l.split() for l in out.splitlines() if l.startswith("  ") and l.strip().endswith("%")]
     assert rows[0][0] == "3" and rows[1][0].isdigit() and rows[1][1:3] == ["single-turn", "only"]
