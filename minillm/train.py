@@ -117,7 +117,8 @@ def _first_line(e: Exception) -> str:
 
 @dataclass
 class _Progress:
-    """What a run has done so far: fresh, or read back from the checkpoint it resumes."""
+    """What a run has done: fresh, or read back from the checkpoint it resumes. tokens, flops and history
+    grow as this call trains; start and seconds stay what they were when it began."""
     start: int = 0              # the first step still to train
     tokens: int = 0
     flops: float = 0.0
@@ -133,9 +134,9 @@ def _resume(out_dir, model, optimizer, scaler, extra: dict | None) -> _Progress:
     saved = read_config(out_dir).get("extra", {})
     # the caller's facts win over the saved ones; the loop's own (train_config, counters) are rewritten on save
     kept = {k: v for k, v in saved.items() if k not in _LOOP_EXTRA}
+    history = json.loads((Path(out_dir) / "history.json").read_text())
     return _Progress(start=start, tokens=saved.get("tokens", 0), flops=saved.get("flops", 0.0),
-                     seconds=saved.get("seconds", 0.0), history=json.loads((Path(out_dir) / "history.json").read_text()),
-                     extra={**kept, **(extra or {})})
+                     seconds=saved.get("seconds", 0.0), history=history, extra={**kept, **(extra or {})})
 
 
 def _wrap(model, cfg: TrainConfig, runtime: Runtime, procs: int, steps_left: bool):
@@ -253,24 +254,23 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
 
     # -- resume a saved run, or start a new one
     if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
-        run = _resume(out_dir, model, optimizer, scaler, extra)
+        state = _resume(out_dir, model, optimizer, scaler, extra)
     else:
-        run = _Progress(extra=dict(extra or {}))
-    history, tokens, flops = run.history, run.tokens, run.flops
+        state = _Progress(extra=dict(extra or {}))
 
     # -- wrap: DDP across processes, torch.compile where it is on
-    eager, forward = _wrap(model, cfg, runtime, procs, steps_left=run.start < cfg.max_steps)
+    eager, forward = _wrap(model, cfg, runtime, procs, steps_left=state.start < cfg.max_steps)
 
     flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=run.start, desc=desc, disable=not (progress and main))
+    bar = tqdm(total=cfg.max_steps, initial=state.start, desc=desc, disable=not (progress and main))
     if forward is not eager:
         bar.set_postfix_str("compiling (the first step takes a while)")
     t_start = t_log = time.perf_counter()
     tokens_since_log = 0
     bad_loss = None  # the losses since the last finiteness check, summed on the device
     try:
-        for step in range(run.start, cfg.max_steps):
+        for step in range(state.start, cfg.max_steps):
             # -- the step: learning rate, forward and backward, the finiteness check, the update
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
@@ -293,9 +293,9 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             n = B * T * cfg.grad_accum
             if T not in flops_per_token:
                 flops_per_token[T] = model.flops_per_token(training=True, seq_len=T)
-            tokens += n
+            state.tokens += n
             tokens_since_log += n
-            flops += flops_per_token[T] * n
+            state.flops += flops_per_token[T] * n
             bar.update(1)
 
             # -- log, evaluate and save when due
@@ -306,14 +306,14 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
                 loss_value = (distributed.all_sum(loss) / procs).item()
                 now = time.perf_counter()
                 tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
-                history.append({
+                state.history.append({
                     "step": done,
                     "loss": loss_value,
                     "lr": lr,
-                    "tokens": tokens,
+                    "tokens": state.tokens,
                     "tokens_per_s": tokens_per_s,
                     "mfu": flops_per_token[T] * tokens_per_s / peak if peak else None,
-                    "elapsed": run.seconds + now - t_start,
+                    "elapsed": state.seconds + now - t_start,
                     **({"loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),  # fp16: falls on overflow
                 })
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
@@ -322,20 +322,20 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
             if eval_fn is not None and main and ((cfg.eval_interval and done % cfg.eval_interval == 0)
                                                  or done == cfg.max_steps):
                 metrics = _evaluate(model, eval_fn, runtime)
-                if history and history[-1]["step"] == done:
-                    history[-1].update(metrics)
+                if state.history and state.history[-1]["step"] == done:
+                    state.history[-1].update(metrics)
                 else:
-                    history.append({"step": done, **metrics})
+                    state.history.append({"step": done, **metrics})
                 logged = True
 
             if logged and on_log is not None and main:
-                on_log(history)
+                on_log(state.history)
 
             saved = main and out_dir is not None and checkpoint_due
             if saved:
-                _save(out_dir, model, optimizer, scaler, tokenizer, history, step=done,
-                      extra={**run.extra, "train_config": asdict(cfg), "tokens": tokens, "flops": flops,
-                             "seconds": run.seconds + time.perf_counter() - t_start})
+                _save(out_dir, model, optimizer, scaler, tokenizer, state.history, step=done,
+                      extra={**state.extra, "train_config": asdict(cfg), "tokens": state.tokens, "flops": state.flops,
+                             "seconds": state.seconds + time.perf_counter() - t_start})
 
             if logged or saved:  # time spent logging, evaluating and saving does not count against tokens/s
                 t_log, tokens_since_log = time.perf_counter(), 0
@@ -343,6 +343,6 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         bar.close()
     distributed.barrier()   # the others wait until rank 0 has written the last checkpoint
 
-    seconds = run.seconds + time.perf_counter() - t_start if run.start < cfg.max_steps else run.seconds
+    seconds = state.seconds + time.perf_counter() - t_start if state.start < cfg.max_steps else state.seconds
     model.eval()
-    return TrainResult(model=model, history=history, seconds=seconds, tokens=tokens, flops=flops)
+    return TrainResult(model=model, history=state.history, seconds=seconds, tokens=state.tokens, flops=state.flops)
