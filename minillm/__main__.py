@@ -84,7 +84,7 @@ def _find_run(run_arg, model: str) -> Path:
 
 
 def cmd_chat(args) -> int:
-    from minillm.chat import print_stream, prompt_and_stops, reply_room, stream_prompt
+    from minillm.chat import is_chat_model, print_stream, prompt_and_stops, reply_room, stream_prompt
     from minillm.checkpoint import load_checkpoint
     from minillm.device import apply_thread_count
     from minillm.tokenizer import Tokenizer
@@ -94,7 +94,7 @@ def cmd_chat(args) -> int:
     tok = Tokenizer.load(run / "tokenizer")
     model, _ = load_checkpoint(run / args.model, tokenizer=tok)
     model.eval()
-    as_chat, block_size = args.model != "base", model.config.block_size
+    as_chat, block_size = is_chat_model(args.model), model.config.block_size
     max_new = block_size // 2 if args.max_new_tokens is None else args.max_new_tokens
     print(f"[{args.model} model from {run / args.model}]", file=sys.stderr)
     if reply_room(block_size, max_new) != max_new:

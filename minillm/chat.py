@@ -78,6 +78,20 @@ def prompt_ids(tokenizer, conversation) -> list[int]:
     return ids + [tokenizer.assistant_id]
 
 
+BASE_MODEL = "base"     # a run's pretrained model; the others (assistant_v1, assistant, ...) were fine-tuned on chats
+
+
+def is_chat_model(name: str) -> bool:
+    """Does the run's model `name` read the chat template? Every model of a run but the base one does."""
+    return name != BASE_MODEL
+
+
+def end_token(as_chat: bool) -> str:
+    """Where a reply ends properly: the assistant's <|end|>, or for the base model <|bos|> (a document ends
+    where the next one starts)."""
+    return "<|end|>" if as_chat else "<|bos|>"
+
+
 def base_prompt(tokenizer, question: str) -> list[int]:
     """A question as document text: <|bos|> question newline (the base model knows no chat tokens)."""
     return [tokenizer.bos_id] + tokenizer.encode(question + "\n")
@@ -114,7 +128,7 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
     fit the context: the oldest whole turns are dropped (the <|bos|> and the newest user turn always
     stay), and a newest message that alone does not fit is a ValueError.
     """
-    stops, end = stop_tokens(tokenizer), tokenizer.end_id if as_chat else tokenizer.bos_id
+    stops, end = stop_tokens(tokenizer), tokenizer.special_tokens[end_token(as_chat)]
     if not as_chat:   # a document sampler has no conversation: it reads the last message
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
         turns, ids = [], base_prompt(tokenizer, text)

@@ -6,13 +6,15 @@ what belongs beside the model (parameter count, FLOPs per token, optimizer group
 text (the KV cache, sampling, the decoding loop) is minillm.generate's job; GPT.generate and GPT.stream
 only hand the model to it.
 
-Two things go beyond nanoGPT's model.py, both for the course:
+Three things go beyond nanoGPT's model.py, all for the course:
 - Attention has two implementations side by side. "sdpa" calls PyTorch's fused
   scaled_dot_product_attention (FlashAttention kernels on supported CUDA GPUs, the default);
   "manual" writes out softmax(q k^T / sqrt(d)) v with an explicit causal mask, so the lesson can
   read it and plot the attention weights. A test proves the two agree (outputs and gradients).
 - Attention and the blocks take an optional KV cache (minillm.generate.KVCache): the keys and values
   of the tokens already seen, so that generation computes only the new token's position.
+- Positions are GPT-2's learned table by default; position="rope" uses rotary embeddings instead, as
+  Llama and nanochat do (on the cpu preset it recalls held-out facts worse: bench/RESULTS.md).
 """
 
 import math
@@ -26,6 +28,7 @@ from torch.nn import functional as F
 from minillm import generate
 
 ATTN_IMPLS = ("sdpa", "manual")
+POSITIONS = ("learned", "rope")
 
 
 @dataclass
@@ -39,6 +42,10 @@ class GPTConfig:
     bias: bool = True         # biases in Linear layers and LayerNorms, as in GPT-2
     attn_impl: str = "sdpa"   # "sdpa" (fused kernel) or "manual" (readable, returns the same numbers)
     gelu_approximate: str = "none"  # exact GELU; "tanh" is GPT-2's approximation (to load GPT-2's own weights)
+    # "learned": GPT-2's table of block_size position vectors added to the tokens; "rope": rotary position
+    # embeddings (Su et al. 2021, as in Llama and nanochat), which rotate queries and keys by their position
+    # so that attention scores depend only on how far apart two tokens are
+    position: str = "learned"
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -53,8 +60,30 @@ class GPTConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {self.attn_impl!r}")
+        if self.position not in POSITIONS:
+            raise ValueError(f"position must be one of {POSITIONS}, got {self.position!r}")
+        if self.position == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"position='rope' rotates pairs of dimensions: n_embd // n_head "
+                             f"({self.n_embd // self.n_head}) must be even")
         if self.gelu_approximate not in ("none", "tanh"):
             raise ValueError(f"gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
+
+
+def rotary_tables(head_dim: int, n_positions: int, base: float = 10000.0):
+    """cos and sin (n_positions, head_dim // 2) of the rotary angles: position t turns the dimension pair
+    (i, i + head_dim/2) by t * base^(-2i/head_dim), fast for the first pairs and slow for the last."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(n_positions, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate x (B, nh, T, hs) pair by pair: the first half of each head against its second half (the
+    layout of GPT-NeoX and Hugging Face's Llama). q.k of two rotated vectors depends on their positions'
+    difference only."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -75,12 +104,21 @@ class CausalSelfAttention(nn.Module):
         # Not persistent: it is derived from block_size, so it stays out of checkpoints.
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal_mask", mask, persistent=False)
+        self.rope = config.position == "rope"
+        if self.rope:   # derived from the config too, so also out of checkpoints
+            cos, sin = rotary_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
 
-    def _qkv(self, x):
+    def _qkv(self, x, past=0):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs): every head attends independently
-        return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+        q, k, v = [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+        if self.rope:   # the new tokens sit at positions past..past+T-1
+            cos, sin = self.rope_cos[past:past + T], self.rope_sin[past:past + T]
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        return q, k, v
 
     def _probs(self, q, k, past):
         """The readable attention: softmax of scaled dot products, future positions masked out."""
@@ -92,10 +130,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, kv_cache: "generate.KVCache | None" = None):
         B, T, C = x.size()
-        q, k, v = self._qkv(x)
-        past = 0
+        past = 0 if kv_cache is None else kv_cache.length
+        q, k, v = self._qkv(x, past)
         if kv_cache is not None:
-            past = kv_cache.length
             k, v = kv_cache.update(self.layer_idx, k, v)
         if self.attn_impl == "manual":
             att = self.attn_dropout(self._probs(q, k, past))
@@ -155,9 +192,11 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
+        # learned position embeddings (GPT-2), or none: rope rotates queries and keys inside attention
+        wpe = dict(wpe=nn.Embedding(config.block_size, config.n_embd)) if config.position == "learned" else {}
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
-            wpe=nn.Embedding(config.block_size, config.n_embd),   # learned position embeddings
+            **wpe,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -182,7 +221,8 @@ class GPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def _embed(self, idx, past=0):
-        """Token + position embeddings for idx (B, T) placed after `past` earlier positions."""
+        """Token + position embeddings for idx (B, T) placed after `past` earlier positions (with rope, the
+        token embeddings alone: attention rotates by position)."""
         if idx.dim() != 2:
             raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; "
                              f"for one sequence use idx[None]")
@@ -192,6 +232,8 @@ class GPT(nn.Module):
                 f"sequence length {past + T} exceeds block_size {self.config.block_size}: "
                 f"crop the input to its last {self.config.block_size} tokens "
                 f"(generate() and stream() do this for you)")
+        if "wpe" not in self.transformer:
+            return self.transformer.wte(idx)
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         return self.transformer.wte(idx) + self.transformer.wpe(pos)
 
@@ -241,7 +283,7 @@ class GPT(nn.Module):
         also the output layer's weight and does a real matmul per token.
         """
         n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
+        if non_embedding and "wpe" in self.transformer:
             n -= self.transformer.wpe.weight.numel()
         return n
 

@@ -22,6 +22,7 @@ from minillm import hf  # noqa: E402
 from minillm.chat import base_prompt, prompt_ids, render  # noqa: E402
 from minillm.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from minillm.generate import generate  # noqa: E402
+from minillm.model import GPTConfig  # noqa: E402
 from minillm.tokenizer import SPLIT_PATTERN, Tokenizer  # noqa: E402
 from minillm.world import load_world  # noqa: E402
 
@@ -182,6 +183,12 @@ def test_export_never_overwrites_other_files_and_replaces_an_earlier_export(smok
     hf.export(smoke_run, "base", again)     # over an earlier export: replaced whole
     assert json.loads((again / "config.json").read_text())[hf.MARK]["model"] == "base"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "out"]    # no temporary folder left
+
+
+def test_a_rope_model_is_refused_before_anything_is_written(tok):
+    # GPT-2's format has a table of learned positions; a rotary model has none to put there
+    with pytest.raises(ValueError, match="position='rope', and the export writes GPT-2's format"):
+        hf.gpt2_config(GPTConfig(vocab_size=tok.vocab_size, position="rope"), tok, as_chat=False)
 
 
 def test_a_folder_minillm_cannot_load_is_one_clear_error(tmp_path, release):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from minillm.generate import KVCache, sample_next_token
-from minillm.model import GPT, GPTConfig
+from minillm.model import GPT, POSITIONS, GPTConfig, apply_rotary, rotary_tables
 
 TINY = dict(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=32)
 
@@ -40,14 +40,19 @@ def test_config_rejects_bad_values_with_clear_message():
         GPTConfig(attn_impl="flash")
     with pytest.raises(ValueError, match="dropout must be in"):
         GPTConfig(dropout=1.0)
+    with pytest.raises(ValueError, match=r"position must be one of \('learned', 'rope'\), got 'alibi'"):
+        GPTConfig(position="alibi")
+    with pytest.raises(ValueError, match=r"n_embd // n_head \(3\) must be even"):
+        GPTConfig(n_embd=6, n_head=2, position="rope")
 
 
 # ---------------------------------------------------------------- attention
 
 
-def test_sdpa_matches_manual_outputs_and_gradients():
-    sdpa = GPT(GPTConfig(**TINY, attn_impl="sdpa"))
-    manual = GPT(GPTConfig(**TINY, attn_impl="manual"))
+@pytest.mark.parametrize("position", POSITIONS)
+def test_sdpa_matches_manual_outputs_and_gradients(position):
+    sdpa = GPT(GPTConfig(**TINY, attn_impl="sdpa", position=position))
+    manual = GPT(GPTConfig(**TINY, attn_impl="manual", position=position))
     manual.load_state_dict(sdpa.state_dict())
     x, y = prompts(3, 16, seed=2), prompts(3, 16, seed=3)
     logits_s, loss_s = sdpa(x, y)
@@ -59,16 +64,37 @@ def test_sdpa_matches_manual_outputs_and_gradients():
         torch.testing.assert_close(p_s.grad, p_m.grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("position", POSITIONS)
 @pytest.mark.parametrize("attn_impl", ["sdpa", "manual"])
-def test_cache_in_chunks_matches_one_forward(attn_impl):
+def test_cache_in_chunks_matches_one_forward(attn_impl, position):
     # covers the three masking cases: prefill, one new token, several new tokens after a cache
-    model = tiny_model(attn_impl=attn_impl)
+    # (with rope, the cached chunks must also be rotated by their own positions)
+    model = tiny_model(attn_impl=attn_impl, position=position)
     x = prompts(2, 14)
     full, _ = model(x)
     cache = KVCache(model.config, batch_size=2)
     parts = [model(x[:, a:b], kv_cache=cache)[0] for a, b in [(0, 5), (5, 6), (6, 14)]]
     assert cache.length == 14
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_rotary_scores_depend_only_on_the_distance():
+    cos, sin = rotary_tables(8, 16)
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 8, generator=g), torch.randn(1, 1, 1, 8, generator=g)
+
+    def score(m, n):    # q at position m against k at position n
+        return (apply_rotary(q, cos[m:m + 1], sin[m:m + 1]) * apply_rotary(k, cos[n:n + 1], sin[n:n + 1])).sum()
+    torch.testing.assert_close(score(5, 2), score(12, 9))
+    torch.testing.assert_close(score(3, 3), (q * k).sum())     # no distance, no rotation of the score
+    assert not torch.isclose(score(5, 2), score(5, 4))
+
+
+def test_rope_model_has_no_position_table():
+    learned, rope = GPT(GPTConfig(**TINY)), GPT(GPTConfig(**TINY, position="rope"))
+    assert "transformer.wpe.weight" not in rope.state_dict()
+    assert learned.num_params() - rope.num_params() == TINY["block_size"] * TINY["n_embd"]
+    assert rope.num_params(non_embedding=True) == learned.num_params(non_embedding=True)
 
 
 def test_attention_maps_are_causal_distributions():
@@ -118,8 +144,9 @@ def test_tiny_model_overfits_a_fixed_batch():
 # ---------------------------------------------------------------- generation
 
 
-def test_kv_cache_matches_no_cache_greedy():
-    model = tiny_model()
+@pytest.mark.parametrize("position", POSITIONS)
+def test_kv_cache_matches_no_cache_greedy(position):
+    model = tiny_model(position=position)
     cases = [prompts(1, 1, seed=10), prompts(1, 5, seed=11), prompts(2, 12, seed=12)]
     for idx in cases:
         # 30 new tokens run every prompt past block_size=16 (the cache's fallback path)
