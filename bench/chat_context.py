@@ -21,7 +21,7 @@ from minillm.chat import prompt_ids
 from minillm.course import load_stage, open_run
 from minillm.world import ATTRIBUTES
 from minillm.world.guideline import standard_question
-from minillm.world.entities import stream
+from minillm.world.entities import seeded_rng
 
 
 @contextmanager
@@ -68,7 +68,7 @@ def main():
 
         chats = world.follow_up_items("heldout")
         items = [it for _, it in chats]
-        rng = stream(world.config.seed, "chat-context")
+        rng = seeded_rng(world.config.seed, "chat-context")
         named = [chat[:-1] + [{"role": "user", "content": standard_question(it.name, it.attribute, rng)}]
                  for chat, it in chats]
         rows.append(("pronoun follow-up, in its chat", right([c for c, _ in chats], items)))

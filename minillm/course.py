@@ -104,10 +104,10 @@ def ensure_world(run: Run) -> World:
     too, the tokenizer is trained again, and the base model with it, by the stages' data check). Under
     torchrun, rank 0 generates and saves it and the other processes load it."""
     with distributed.main_first():
-        return _ensure_world(run)
+        return _load_or_generate_world(run)
 
 
-def _ensure_world(run: Run) -> World:
+def _load_or_generate_world(run: Run) -> World:
     d = run.path("world")
     config = replace(world_config(run.preset, run.augment, run.seed), **run.world_changes)
     saved = World.load(d) if (d / "world.json").exists() else None
@@ -194,11 +194,11 @@ def _drop_if_stale(run: Run, d: Path, cfg, data_id: str) -> None:
     """A checkpoint trained with another TrainConfig (a changed preset) or on other data (a changed
     world or SFT set) cannot be resumed or reused: start that stage over (rank 0 decides, under torchrun)."""
     if distributed.is_main():
-        _drop_stale(run, d, cfg, data_id)
+        _delete_stale_checkpoint(run, d, cfg, data_id)
     distributed.barrier()
 
 
-def _drop_stale(run: Run, d: Path, cfg, data_id: str) -> None:
+def _delete_stale_checkpoint(run: Run, d: Path, cfg, data_id: str) -> None:
     try:
         extra = read_config(d).get("extra", {})
     except Exception:

@@ -81,7 +81,8 @@ def stated_value(text: str, attribute: str, values) -> str | None:
     return None if best is None else best[1]
 
 
-def says_dont_know(text: str, markers) -> bool:
+def has_marker(text: str, markers) -> bool:
+    """Does text contain any of the markers (case ignored): an "I don't know", a refusal, the scope answer."""
     low = text.lower()
     return any(m.lower() in low for m in markers)
 
@@ -181,14 +182,14 @@ def score_profiles(responses: list[Response], expected: list[dict], values_by_at
 
 def says_rate(responses: list[Response], markers) -> dict:
     """Share of responses that contain one of `markers` and end their turn (a scope answer, a greeting)."""
-    ok = [r.stopped and says_dont_know(r.text, markers) for r in responses]
+    ok = [r.stopped and has_marker(r.text, markers) for r in responses]
     return {"n": len(responses), "rate": sum(ok) / max(len(responses), 1),
             "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}
 
 
 def unknown_entities(responses: list[Response], markers) -> dict:
     """Share of answers about people who don't exist that say so, rather than invent facts."""
-    idk = [says_dont_know(r.text, markers) for r in responses]
+    idk = [has_marker(r.text, markers) for r in responses]
     return {"n": len(responses), "idk_rate": sum(idk) / max(len(responses), 1),
             "items": [{"question": r.prompt, "response": r.text, "idk": k} for r, k in zip(responses, idk)]}
 
@@ -239,7 +240,7 @@ def document_loss(model, tokens: torch.Tensor, *, block_size: int, batch_size: i
     return total / count
 
 
-def side_by_side(base_responses: list[Response], assistant_responses: list[Response]) -> list[dict]:
+def paired_rows(base_responses: list[Response], assistant_responses: list[Response]) -> list[dict]:
     """The same prompts, both models: rows a table or a widget can show."""
     return [{"prompt": b.prompt, "base": b.text, "assistant": a.text}
             for b, a in zip(base_responses, assistant_responses)]
@@ -258,7 +259,7 @@ def unknown_questions(world, n: int, seed: int = EVAL_SEED) -> list[str]:
 
 
 REFUSAL_MARKERS = IDK_MARKERS + (SCOPE_MARKER,)   # a real person turned away: "I don't know" or "out of scope"
-PROFILE_MAX_NEW_TOKENS = 96                        # five answer sentences
+LONG_REPLY_TOKENS = 96      # a profile's five answer sentences; small talk gets as much room
 
 
 def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tokens: int = 48, device=None) -> dict:
@@ -267,7 +268,7 @@ def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tok
     questions in the standard, unseen and new-word phrasings; conversations around a question (a pronoun
     follow-up, a question after small talk, a second person, an out-of-scope request mid-chat); profiles;
     and, the same for both splits, out-of-scope requests, small talk and people who don't exist. Replies are cut at
-    max_new_tokens (profiles and small talk at PROFILE_MAX_NEW_TOKENS); device: the model's own by default."""
+    max_new_tokens (profiles and small talk at LONG_REPLY_TOKENS); device: the model's own by default."""
     dev = _device(model, device)
     values = {a: world.attribute_values(a) for a in ATTRIBUTES}
 
@@ -280,14 +281,14 @@ def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tok
         responses = ask_chat([it.question for it in items])
         out[phrasing] = score_answers(responses, items, values, require_stop=True)
         # real people turned away ("I don't know", "out of scope"): what a fix that refuses too much shows
-        out[phrasing]["refused"] = sum(says_dont_know(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
+        out[phrasing]["refused"] = sum(has_marker(r.text, REFUSAL_MARKERS) for r in responses) / max(len(responses), 1)
     # conversations around a question: a pronoun follow-up, a question after small talk, a second person
     for suite, chats in (("follow_up", world.follow_up_items(split)), ("after_greeting", world.after_greeting_items(split)),
                          ("second_person", world.second_person_items(split))):
         out[suite] = score_answers(ask_chat([c for c, _ in chats]), [it for _, it in chats], values, require_stop=True)
     out["scope_mid_chat"] = says_rate(ask_chat(world.scope_mid_chat(split)), (SCOPE_MARKER,))
     profiles = world.profile_items(split)
-    out["profile"] = score_profiles(ask_chat([q for q, _ in profiles], PROFILE_MAX_NEW_TOKENS),
+    out["profile"] = score_profiles(ask_chat([q for q, _ in profiles], LONG_REPLY_TOKENS),
                                     [{a: p.value(a) for a in ATTRIBUTES} for _, p in profiles], values)
     n_people = len(world.people_in(split))
     if split == "heldout":
@@ -301,7 +302,7 @@ def evaluate_assistant(model, world, tok, *, split: str = "heldout", max_new_tok
     unknown = ask_chat(unknown_questions(world, max(20, n_people), seed))
     out["unknown"] = unknown_entities(unknown, IDK_MARKERS)
     talk = [(u, answer) for users, answer in SMALL_TALK for u in users]
-    responses = ask_chat([u for u, _ in talk], PROFILE_MAX_NEW_TOKENS)
+    responses = ask_chat([u for u, _ in talk], LONG_REPLY_TOKENS)
     ok = [r.stopped and r.text.strip() == answer for r, (_, answer) in zip(responses, talk)]
     out["small_talk"] = {"n": len(ok), "rate": sum(ok) / max(len(ok), 1),
                          "items": [{"question": r.prompt, "response": r.text, "ok": k} for r, k in zip(responses, ok)]}

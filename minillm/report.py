@@ -107,8 +107,8 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
 
     prompts = side_by_side_prompts(world)
     dev = run.runtime.device
-    rows = ev.side_by_side(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=64, device=dev),
-                           ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=64, device=dev))
+    rows = ev.paired_rows(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=64, device=dev),
+                          ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=64, device=dev))
     m = metrics
     lines = [
         f"# minillm course report — preset `{m['preset']}`",

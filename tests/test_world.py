@@ -81,6 +81,26 @@ def test_bio_pages_regroup_the_same_biographies():
     assert others[0] == others[1]
 
 
+def test_longer_lead_ins_open_more_biographies_further_from_the_name():
+    """bio_lead_sentences k: a biography that opens with lead-in sentences has 1 to k of them, distinct, and
+    what follows them is a biography of the same person; nothing else in the corpus changes."""
+    from minillm.world import BIO_LEAD_SENTENCES
+    one = World.generate(world_config("smoke"))
+    longer = World.generate(dataclasses.replace(world_config("smoke"), bio_lead_sentences=4))
+    leads = re.compile("|".join(re.escape(s).replace(r"\{n\}", r"\d+") for s in BIO_LEAD_SENTENCES))
+    counts = []
+    for p in longer.people:
+        for bio in longer.biographies(p):
+            opening = bio[:bio.index(p.name)]
+            found = leads.findall(opening)
+            counts.append(len(found))
+            assert len(set(found)) == len(found)                       # no sentence twice
+    assert set(counts) == {0, 1, 2, 3, 4}
+    others = [sorted(d.text for d in w.corpus() if d.genre != "biography") for w in (one, longer)]
+    assert others[0] == others[1]
+    assert one.people == longer.people
+
+
 # -- people and values -----------------------------------------------------------------------------------
 
 def test_people_have_all_attributes_unique_names_and_two_splits(world):
@@ -402,7 +422,7 @@ def test_the_package_names_what_the_old_world_and_guideline_modules_did():
     import minillm.world as W
     from minillm.world import guideline
     for name in ("SCOPE_MARKER", "SCOPE_ANSWER", "UNSEEN_CLAUSES", "UNSEEN_WRAPPERS", "CLAUSES", "WRAPPERS",
-                 "compose", "ask", "seen_families", "scope_request", "answer_sentence", "profile_answer"):
+                 "compose", "phrased_question", "seen_families", "scope_request", "answer_sentence", "profile_answer"):
         assert getattr(W, name) is getattr(guideline, name)
     for name in ("World", "WorldConfig", "load_world", "read_jsonl", "Person", "QAItem",
                  "QUESTION_TEMPLATES", "BIO_PROBE_TEMPLATES", "IDK_MARKERS", "SMALL_TALK", "FIX_SEED", "EVAL_SEED"):

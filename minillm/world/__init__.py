@@ -54,8 +54,8 @@ from minillm.world.guideline import (ANSWER_PREFIXES, ANSWER_TEMPLATES, BIO_PROB
                                      PRONOUN_WRAPPERS, PROFILE_REQUESTS, QUESTION_TEMPLATES, SCOPE_ANSWER,
                                      SCOPE_CATEGORIES, SCOPE_MARKER, SMALL_TALK, UNSEEN_CLAUSES,
                                      UNSEEN_PROFILE_REQUESTS, UNSEEN_WRAPPERS, WRAPPERS, Phrasing, answer_sentence,
-                                     ask, compose, follow_up_question, idk_answer, multi_part_question,
-                                     new_word_question, profile_answer, scope_request, seen_families,
+                                     compose, follow_up_question, idk_answer, multi_part_question,
+                                     new_word_question, phrased_question, profile_answer, scope_request, seen_families,
                                      seen_phrasing, standard_question, styled, unseen_question)
 from minillm.world.io import read_jsonl
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from minillm.world.entities import ATTRIBUTES, Person, stream
+from minillm.world.entities import ATTRIBUTES, Person, seeded_rng
 
 # How people write about people. Templates use {Subj}/{subj} (subject), {Poss}/{poss} (possessive) and
 # {obj}; in a biography the first of these becomes the full name and every later one a pronoun, the way
@@ -81,12 +81,15 @@ BIO_LEAD_CLAUSES = ("According to the registry, ", "As the records show, ", "It 
                     "Our readers may know that ", "To begin with, ", "For the record, ")
 
 
-def _lead(rng: random.Random, text: str) -> str:
-    """A third of biographies open with the name, a third with a lead-in sentence, a third with a lead-in
-    clause that puts the name mid-sentence."""
+def _lead(rng: random.Random, text: str, most: int = 1) -> str:
+    """A third of biographies open with the name, a third with a lead-in sentence (1 to `most` of them, so
+    the name is also read further into a document), a third with a lead-in clause that puts the name
+    mid-sentence."""
     kind = rng.randrange(3)
     if kind == 1:
-        return rng.choice(BIO_LEAD_SENTENCES).format(n=rng.randint(2, 99)) + " " + text
+        k = 1 if most == 1 else rng.randint(1, min(most, len(BIO_LEAD_SENTENCES)))
+        picks = [rng.choice(BIO_LEAD_SENTENCES)] if k == 1 else rng.sample(BIO_LEAD_SENTENCES, k)
+        return " ".join(s.format(n=rng.randint(2, 99)) for s in picks) + " " + text
     if kind == 2:
         first, rest = text.split(" ", 1)
         if first in ("The", "These", "At"):    # "The records show ...": lower-case a common word, not a name
@@ -114,7 +117,7 @@ def biographies(world, person: Person) -> list[str]:
     """`bios_per_person` distinct biographies: each sentence's template drawn anew, sentence order
     shuffled, the full name at the first mention and pronouns after it. Biography k is the same
     whatever bios_per_person is."""
-    rng = stream(world.config.seed, "bio", person.name)
+    rng = seeded_rng(world.config.seed, "bio", person.name)
     bios: list[str] = []
     while len(bios) < world.config.bios_per_person:
         order = list(ATTRIBUTES)
@@ -122,7 +125,7 @@ def biographies(world, person: Person) -> list[str]:
         named = [False]
         text = " ".join(fill(rng.choice(BIO_TEMPLATES[a]), person, named, value=person.value(a))
                         for a in order)
-        text = _lead(rng, text)
+        text = _lead(rng, text, world.config.bio_lead_sentences)
         if text not in bios:
             bios.append(text)
     return bios

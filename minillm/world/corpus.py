@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from minillm.world.biographies import biographies
-from minillm.world.entities import PRONOUNS, WORLD_NAME, City, Company, Document, University, _Names, stream
+from minillm.world.entities import PRONOUNS, WORLD_NAME, City, Company, Document, University, _Names, seeded_rng
 from minillm.world.forum import forum_threads, qa_threads, quizzes
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ def corpus(world: World) -> list[Document]:
     docs += [Document("forum", t, answered) for t, answered in forum_threads(world)]
     docs += [Document("quiz", t, answered) for t, answered in quizzes(world)]
     docs += [Document("forum", t, True) for t in qa_threads(world)]
-    docs += [Document("list", t) for t in _lists(stream(world.config.seed, "lists"), world)]
-    stream(world.config.seed, "order").shuffle(docs)
+    docs += [Document("list", t) for t in _lists(seeded_rng(world.config.seed, "lists"), world)]
+    seeded_rng(world.config.seed, "order").shuffle(docs)
     return docs
 
 
@@ -43,7 +43,7 @@ def _pages(world: World, bios: list[str]) -> list[str]:
     k = world.config.bio_page_size
     if k == 1:
         return bios
-    rng = stream(world.config.seed, "bio-pages")
+    rng = seeded_rng(world.config.seed, "bio-pages")
     bios = bios[:]
     rng.shuffle(bios)
     pages = []
@@ -66,7 +66,7 @@ def corpus_stats(docs: list[Document]) -> dict[str, dict]:
 
 
 def _news(world: World) -> list[str]:
-    rng = stream(world.config.seed, "news")
+    rng = seeded_rng(world.config.seed, "news")
     out = []
     for _ in range(world.config.n_news):
         kind = rng.choice(("company", "company", "city", "city", "university"))
@@ -80,7 +80,7 @@ def _news(world: World) -> list[str]:
 
 
 def _stories(world: World) -> list[str]:
-    rng = stream(world.config.seed, "stories")
+    rng = seeded_rng(world.config.seed, "stories")
     names = _Names()
     return [_story(rng, world, names) for _ in range(world.config.n_stories)]
 

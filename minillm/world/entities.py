@@ -2,7 +2,7 @@
 configuration that says how many of each there are.
 
 Everything is deterministic from `WorldConfig.seed`, and each part of the world draws from its own random
-stream (`stream`), so changing one knob (say `bios_per_person`) changes only what it should: the people,
+stream (`seeded_rng`), so changing one knob (say `bios_per_person`) changes only what it should: the people,
 their facts and their splits stay the same.
 
 Names are made up, pronounceable and never contain one another (`_Names`), so "does this text mention X?"
@@ -89,6 +89,7 @@ class WorldConfig:
     n_majors: int = 20
     bios_per_person: int = 5          # knowledge augmentation: distinct, reworded, reshuffled biographies
     bio_page_size: int = 1            # biographies per document: pages of 1 to this many, one after another
+    bio_lead_sentences: int = 1       # a biography that opens with lead-in sentences has 1 to this many of them
     heldout_fraction: float = 0.5     # people whose facts the SFT set never mentions
     seed: int = 0
     # other genres (counts do not depend on bios_per_person, so only the biographies change with it)
@@ -282,15 +283,15 @@ class _Names:
 # ---------------------------------------------------------------------------------------------------------
 # A new world
 
-def stream(*parts) -> random.Random:
-    """A random stream of its own for one part of the world: stream(seed, "bio", name)."""
+def seeded_rng(*parts) -> random.Random:
+    """A random stream of its own for one part of the world: seeded_rng(seed, "bio", name)."""
     # A string seed is hashed with SHA-512 by `random`, so streams are stable across runs and machines.
     return random.Random(":".join(map(str, parts)))
 
 
 def generate(config: WorldConfig) -> tuple[list, list, list, list, list, list]:
     """(countries, cities, universities, companies, majors, people) of a new world."""
-    rng = stream(config.seed, "entities")
+    rng = seeded_rng(config.seed, "entities")
     names = _Names(reserved=(WORLD_NAME, ASSISTANT_NAME))
     country_names = [names.entity(rng, _COUNTRY_ENDINGS) for _ in range(config.n_countries)]
     rivers = [rng.choice(_RIVER_FORMS).format(names.entity(rng, ("a", "e", "o", "in", "ar")))
@@ -311,7 +312,7 @@ def generate(config: WorldConfig) -> tuple[list, list, list, list, list, list]:
         companies.append(Company(f"{names.entity(rng, _ROOT_ENDINGS)} {rng.choice(INDUSTRIES[industry])}",
                                  industry, rng.choice(cities).name, rng.randint(1850, 2015)))
 
-    rng = stream(config.seed, "people")
+    rng = seeded_rng(config.seed, "people")
     people = []
     for _ in range(config.n_people):
         pronoun = rng.choice(("she", "he"))
@@ -322,7 +323,7 @@ def generate(config: WorldConfig) -> tuple[list, list, list, list, list, list]:
             major=rng.choice(majors), employer=rng.choice(companies).name, split="sft"))
     n_heldout = round(config.n_people * config.heldout_fraction)
     n_heldout = min(max(n_heldout, 1), config.n_people - 1)
-    for i in stream(config.seed, "split").sample(range(config.n_people), n_heldout):
+    for i in seeded_rng(config.seed, "split").sample(range(config.n_people), n_heldout):
         people[i].split = "heldout"
     return countries, cities, universities, companies, majors, people
 
@@ -333,7 +334,7 @@ def generate(config: WorldConfig) -> tuple[list, list, list, list, list, list]:
 def fake_people(world, n: int, seed: int = FIX_SEED) -> list[str]:
     """`n` names built like the real ones that belong to nobody in this world; distinct, deterministic,
     and (for practical purposes: a space of ~10^9 names) disjoint between seeds."""
-    rng = stream(world.config.seed, "fake", seed)
+    rng = seeded_rng(world.config.seed, "fake", seed)
     names = _Names(reserved=[e for e in _entity_words(world)])
     for p in world.people:
         first, last = p.name.split(" ")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from minillm.world.biographies import biographies
-from minillm.world.entities import ATTRIBUTES, Person, QAItem, stream
+from minillm.world.entities import ATTRIBUTES, Person, QAItem, seeded_rng
 from minillm.world.guideline import (BIO_PROBE_TEMPLATES, OPENERS, PROFILE_REQUESTS, SCOPE_CATEGORIES, THANKS,
                                      answer_sentence, follow_up_question, new_word_question, scope_request,
                                      standard_question, unseen_question)
@@ -32,7 +32,7 @@ def qa_items(world: World, split: str, phrasing: str = "standard") -> list[QAIte
     items = []
     for p in world.people_in(split):
         parts = ("qa", p.name) if phrasing == "standard" else ("qa", phrasing, p.name)
-        rng = stream(world.config.seed, *parts)
+        rng = seeded_rng(world.config.seed, *parts)
         for a in ATTRIBUTES:
             items.append(QAItem(p.name, a, make[phrasing](p, a, rng), p.value(a), split, answer_sentence(p, a)))
     return items
@@ -44,7 +44,7 @@ def follow_up_items(world: World, split: str) -> list[tuple[list[dict], QAItem]]
     (every person and attribute asked as the follow-up once), so the suite is as large as the standard one."""
     out = []
     for p in world.people_in(split):
-        rng = stream(world.config.seed, "follow-up", p.name)
+        rng = seeded_rng(world.config.seed, "follow-up", p.name)
         for b in ATTRIBUTES:
             a = rng.choice([x for x in ATTRIBUTES if x != b])
             q = follow_up_question(p, b, rng)
@@ -59,7 +59,7 @@ def after_greeting_items(world: World, split: str) -> list[tuple[list[dict], QAI
     about the same person, its answer, "Thanks!" and "You're welcome!"."""
     out = []
     for p in world.people_in(split):
-        rng = stream(world.config.seed, "after-greeting", p.name)
+        rng = seeded_rng(world.config.seed, "after-greeting", p.name)
         for a in ATTRIBUTES:
             kind = len(out) % 3
             q = standard_question(p.name, a, rng)
@@ -82,7 +82,7 @@ def second_person_items(world: World, split: str) -> list[tuple[list[dict], QAIt
     people = world.people_in(split)
     out = []
     for i, p in enumerate(people):
-        rng = stream(world.config.seed, "second-person", p.name)
+        rng = seeded_rng(world.config.seed, "second-person", p.name)
         for k, b in enumerate(ATTRIBUTES):
             q = people[(i + 1 + k % max(len(people) - 1, 1)) % len(people)]     # never p, if it has company
             a = rng.choice(ATTRIBUTES)
@@ -98,7 +98,7 @@ def scope_mid_chat(world: World, split: str) -> list[list[dict]]:
     cats = SCOPE_CATEGORIES
     out = []
     for i, p in enumerate(world.people_in(split)):
-        rng = stream(world.config.seed, "scope-mid-chat", p.name)
+        rng = seeded_rng(world.config.seed, "scope-mid-chat", p.name)
         a = rng.choice(ATTRIBUTES)
         out.append(conversation(standard_question(p.name, a, rng), answer_sentence(p, a),
                                 scope_request(rng, pool=1, category=cats[i % len(cats)])))
@@ -107,13 +107,13 @@ def scope_mid_chat(world: World, split: str) -> list[list[dict]]:
 
 def profile_items(world: World, split: str) -> list[tuple[str, Person]]:
     """("Tell me about X."-style request, person) for every person of `split`."""
-    rng = stream(world.config.seed, "profile", split)
+    rng = seeded_rng(world.config.seed, "profile", split)
     return [(rng.choice(PROFILE_REQUESTS).format(name=p.name), p) for p in world.people_in(split)]
 
 
 def scope_prompts(world: World, n: int) -> list[str]:
     """Out-of-scope requests from the evaluation pool (none is in any fine-tuning set)."""
-    rng = stream(world.config.seed, "scope-eval")
+    rng = seeded_rng(world.config.seed, "scope-eval")
     cats = SCOPE_CATEGORIES
     return [scope_request(rng, pool=1, category=cats[i % len(cats)]) for i in range(n)]
 

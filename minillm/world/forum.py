@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from minillm.world.biographies import fill
-from minillm.world.entities import ATTRIBUTES, WORLD_NAME, Person, stream
-from minillm.world.guideline import (CLAUSES, OPENING_WRAPPERS, WRAPPERS, Phrasing, answer_sentence, ask,
-                                     standard_question)
+from minillm.world.entities import ATTRIBUTES, WORLD_NAME, Person, seeded_rng
+from minillm.world.guideline import (CLAUSES, OPENING_WRAPPERS, WRAPPERS, Phrasing, answer_sentence,
+                                     phrased_question, standard_question)
 
 if TYPE_CHECKING:
     from minillm.world import World
@@ -192,7 +192,7 @@ def forum_threads(world: World) -> list[tuple[str, bool]]:
     """(thread, answered): three in four threads ask about a person, the rest about a place. Whether and
     how a thread is answered is drawn from its own random stream, so answered_share=0 gives exactly the
     threads of a corpus without answers, and a share only adds answers to some of them."""
-    rng, answers = stream(world.config.seed, "forum"), stream(world.config.seed, "forum answers")
+    rng, answers = seeded_rng(world.config.seed, "forum"), seeded_rng(world.config.seed, "forum answers")
     out = []
     for _ in range(world.config.n_forum):
         if rng.random() < 0.75:
@@ -208,7 +208,7 @@ def forum_threads(world: World) -> list[tuple[str, bool]]:
 def quizzes(world: World) -> list[tuple[str, bool]]:
     """(quiz, answered): an answered quiz about people asks about fine-tuning people only (own random
     stream for the answers, as in forum_threads)."""
-    rng, answers = stream(world.config.seed, "quiz"), stream(world.config.seed, "quiz answers")
+    rng, answers = seeded_rng(world.config.seed, "quiz"), seeded_rng(world.config.seed, "quiz answers")
     out = []
     for _ in range(world.config.n_quizzes):
         answered = answers.random() < world.config.answered_share
@@ -225,17 +225,18 @@ def qa_threads(world: World) -> list[str]:
     a conversation as the internet shows one. With WorldConfig.qa_thread_switch, that share of the follow-ups
     asks about another fine-tuning person by name instead. With WorldConfig.qa_thread_lead_in, that share of
     the threads opens with small talk (a greeting, a welcome) and asks in a reply. Never about a held-out person."""
-    rng = stream(world.config.seed, "qa threads")
+    rng = seeded_rng(world.config.seed, "qa threads")
     every = Phrasing({a: list(CLAUSES[a]) for a in ATTRIBUTES}, tuple(WRAPPERS))
     moving = Phrasing(every.clauses, tuple(w for w in WRAPPERS if w not in OPENING_WRAPPERS))   # not "Hi! ..." mid-thread
-    lead = stream(world.config.seed, "qa thread lead-ins")     # its own stream: the threads stay what they were
+    lead = seeded_rng(world.config.seed, "qa thread lead-ins")     # its own stream: the threads stay what they were
     sft = world.people_in("sft")
     out = []
     for _ in range(world.config.n_qa_threads):
         p = rng.choice(sft)
         asker, answerer = _user(rng), _user(rng)
         order = rng.sample(ATTRIBUTES, 1 + rng.randrange(3))
-        posts = [ask(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}", rng.choice(_OPENERS[:4])]
+        posts = [phrased_question(p.name, p.pronoun, order[0], rng, every), f"posted by {asker}",
+                 rng.choice(_OPENERS[:4])]
         if lead.random() < world.config.qa_thread_lead_in:    # small talk first, the question in a reply
             intro = [lead.choice(_LEAD_IN_TITLES), f"posted by {asker}", lead.choice(_GREETINGS),
                      "", f"{_user(lead)} replied:", lead.choice(_WELCOMES)]
@@ -244,12 +245,13 @@ def qa_threads(world: World) -> list[str]:
         for i, a in enumerate(order):
             if i and world.config.qa_thread_switch and len(sft) > 1 and rng.random() < world.config.qa_thread_switch:
                 p = rng.choice([o for o in sft if o is not p])      # the thread moves on to someone else
-                q = ask(p.name, p.pronoun, a, rng, moving, style=False)
+                q = phrased_question(p.name, p.pronoun, a, rng, moving, style=False)
                 if q.split(" ")[0] in ("What", "Where", "When", "Which", "Who", "Can", "Could", "Do", "Tell", "Would"):
                     q = "And " + q[0].lower() + q[1:]                  # "And where does Ilsa Verano work?"
                 posts += ["", f"{asker} replied:", q]
             elif i:
-                posts += ["", f"{asker} replied:", ask(p.name, p.pronoun, a, rng, every, pronoun_subject=True)]
+                posts += ["", f"{asker} replied:",
+                          phrased_question(p.name, p.pronoun, a, rng, every, pronoun_subject=True)]
             answer = answer_sentence(p, a)
             if not i:       # the first answer as a forum reply says it ("I know this one. ..."), the rest plainly
                 answer = fill(rng.choice(_ANSWER_REPLIES).replace("{answer}", answer), p, [True])

@@ -280,8 +280,8 @@ def seen_phrasing() -> Phrasing:
     return Phrasing({a: seen_families(a)[0] for a in ATTRIBUTES}, tuple(seen_families(ATTRIBUTES[0])[1]))
 
 
-def ask(name: str, pronoun: str, attribute: str, rng: random.Random, phrasing: Phrasing | None = None, *,
-        pronoun_subject: bool = False, style: bool = True) -> str:
+def phrased_question(name: str, pronoun: str, attribute: str, rng: random.Random,
+                     phrasing: Phrasing | None = None, *, pronoun_subject: bool = False, style: bool = True) -> str:
     """A question about `attribute`, composed from the allowed families (default: the seen ones)."""
     phrasing = phrasing or seen_phrasing()
     wrappers = [w for w in phrasing.wrappers if not (pronoun_subject and w in OPENING_WRAPPERS)]
@@ -300,7 +300,7 @@ def unseen_question(name: str, pronoun: str, attribute: str, rng: random.Random)
     kind = rng.randrange(3)
     clauses = list(UNSEEN_CLAUSES[attribute]) if kind else seen_c
     wrappers = list(UNSEEN_WRAPPERS) if kind != 1 else seen_w
-    return ask(name, pronoun, attribute, rng, Phrasing({attribute: clauses}, tuple(wrappers)))
+    return phrased_question(name, pronoun, attribute, rng, Phrasing({attribute: clauses}, tuple(wrappers)))
 
 
 def new_word_question(name: str, pronoun: str, attribute: str, rng: random.Random) -> str:
@@ -338,7 +338,7 @@ _AND_STARTS = ("What", "What's", "Where", "When", "Which", "Who", "Can", "Could"
 
 def follow_up_question(person: Person, attribute: str, rng: random.Random) -> str:
     """A question that names the person by pronoun only ("And where does she work?")."""
-    q = ask(person.name, person.pronoun, attribute, rng, pronoun_subject=True, style=False)
+    q = phrased_question(person.name, person.pronoun, attribute, rng, pronoun_subject=True, style=False)
     if q.split(" ")[0] in _AND_STARTS and rng.random() < 0.4:
         q = "And " + q[0].lower() + q[1:]
     return styled(q, rng, person.name)

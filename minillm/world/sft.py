@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from minillm.world.entities import ATTRIBUTES, FIX_SEED, Person, fake_people, stream
+from minillm.world.entities import ATTRIBUTES, FIX_SEED, Person, fake_people, seeded_rng
 from minillm.world.guideline import (GOODBYE, OPENERS, PROFILE_REQUESTS, SCOPE_ANSWER, SCOPE_CATEGORIES, SMALL_TALK,
-                                     THANKS, answer_sentence, ask, follow_up_question, idk_answer, multi_part_question,
-                                     profile_answer, scope_request, standard_question)
+                                     THANKS, answer_sentence, follow_up_question, idk_answer, multi_part_question,
+                                     phrased_question, profile_answer, scope_request, standard_question)
 
 if TYPE_CHECKING:
     from minillm.world import World
@@ -32,14 +32,14 @@ def sft_conversations(world: World) -> list[list[dict]]:
     Like many first versions it covers less than the guideline: no out-of-scope requests and no
     people who don't exist (the iteration lesson finds both gaps in the deployment log)."""
     cfg = world.config
-    rng = stream(cfg.seed, "sft")
+    rng = seeded_rng(cfg.seed, "sft")
     sft = world.people_in("sft")
     convs: list[list[dict]] = []
     chained: list[tuple[str, str]] = []
     for p in sft:
         for a in ATTRIBUTES:
             questions = [standard_question(p.name, a, rng)]
-            questions += [ask(p.name, p.pronoun, a, rng) for _ in range(cfg.sft_per_fact - 1)]
+            questions += [phrased_question(p.name, p.pronoun, a, rng) for _ in range(cfg.sft_per_fact - 1)]
             convs.append(conversation(questions[0], answer_sentence(p, a)))
             chained += [(q, answer_sentence(p, a)) for q in questions[1:cfg.sft_per_fact]]
         for _ in range(cfg.sft_multi_part):
@@ -76,7 +76,7 @@ def _follow_up(rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
     """A question, then one or two follow-ups: mostly about the same person by pronoun ("And where
     does she work?"), sometimes the same question about someone else ("What about Ilsa Verano?")."""
     a = rng.choice(ATTRIBUTES)
-    turns = [(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))]
+    turns = [(phrased_question(p.name, p.pronoun, a, rng), answer_sentence(p, a))]
     for _ in range(rng.choice((1, 1, 2))):
         if rng.random() < 0.8:       # same person, pronoun
             b = rng.choice([x for x in ATTRIBUTES if x != a])
@@ -84,7 +84,7 @@ def _follow_up(rng: random.Random, p: Person, sft: list[Person]) -> list[dict]:
         else:                        # another person, same question
             other = _someone_else(rng, p, sft)
             q = rng.choice((f"And what about {other.name}?", f"What about {other.name}?",
-                            ask(other.name, other.pronoun, a, rng)))
+                            phrased_question(other.name, other.pronoun, a, rng)))
             turns.append((q, answer_sentence(other, a)))
             p = other
     if rng.random() < 0.3:
@@ -102,12 +102,12 @@ def _small_talk(rng: random.Random, p: Person, sft: list[Person], thanks_between
     conv = []
     if group is THANKS and thanks_between_questions:
         a = rng.choice(ATTRIBUTES)
-        conv += conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
+        conv += conversation(phrased_question(p.name, p.pronoun, a, rng), answer_sentence(p, a))
         p = _someone_else(rng, p, sft)
     conv += conversation(rng.choice(users), answer)
     if group is not GOODBYE and (group is not THANKS or thanks_between_questions) and rng.random() < 0.7:
         a = rng.choice(ATTRIBUTES)
-        conv += conversation(ask(p.name, p.pronoun, a, rng), answer_sentence(p, a))
+        conv += conversation(phrased_question(p.name, p.pronoun, a, rng), answer_sentence(p, a))
     return conv
 
 
@@ -123,16 +123,16 @@ def scope_conversations(world: World, n: int) -> list[list[dict]]:
     languages), answered per the guideline's section 9; from the fine-tuning pool of requests. A third
     sit after a real question about an sft person, so the model keeps answering those in a chat; half of
     those ask a pronoun follow-up before the request, so it keeps answering follow-ups too."""
-    rng = stream(world.config.seed, "scope")
+    rng = seeded_rng(world.config.seed, "scope")
     # The follow-ups draw from a stream of their own: the requests and who is asked stay what they were.
-    follow_ups = stream(world.config.seed, "scope follow-ups")
+    follow_ups = seeded_rng(world.config.seed, "scope follow-ups")
     sft = world.people_in("sft")
     convs = []
     for i in range(n):
         req = scope_request(rng, pool=0, category=SCOPE_CATEGORIES[i % len(SCOPE_CATEGORIES)])
         if rng.random() < 0.33:
             p, a = rng.choice(sft), rng.choice(ATTRIBUTES)
-            turns = [ask(p.name, p.pronoun, a, rng), answer_sentence(p, a)]
+            turns = [phrased_question(p.name, p.pronoun, a, rng), answer_sentence(p, a)]
             if follow_ups.random() < 0.5:
                 b = follow_ups.choice([x for x in ATTRIBUTES if x != a])
                 turns += [follow_up_question(p, b, follow_ups), answer_sentence(p, b)]
@@ -159,7 +159,7 @@ def unknown_person_conversations(world: World, n: int, seed: int = FIX_SEED) -> 
     """The fix for the failure class the first SFT set leaves out: questions about people who don't
     exist (fake_people(n, seed)), answered per the guideline. About a fifth first ask about a real sft
     person, so the model learns to tell the two apart rather than to refuse everything."""
-    rng = stream(world.config.seed, "unknown", seed)
+    rng = seeded_rng(world.config.seed, "unknown", seed)
     sft = world.people_in("sft")
     convs = []
     for name, a, q in questions_about(fake_people(world, n, seed), rng):
