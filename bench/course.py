@@ -1,6 +1,6 @@
 """The course's numbers for a preset, over several seeds: runs the course for each seed (or reuses a finished
 run) and prints every figure per seed, the mean and the range, beside its target. A target is met when the
-mean meets it and no seed falls more than SEED_SLACK short of it (the targets: minillm.checks.targets).
+mean meets it and no seed falls more than SEED_SLACK short of it (the targets: minillm.targets).
 
     python bench/course.py                      # seeds 0 1 2 of the default preset (runs/cpu, runs/cpu-seed1, ...)
     python bench/course.py --seeds 0            # one seed
@@ -20,7 +20,7 @@ import dataclasses
 import shutil
 import statistics
 
-from minillm.checks.targets import TARGETS, meets, within_seed_slack
+from minillm.targets import TARGETS, meets, within_seed_slack
 from minillm.config import get_preset
 from minillm.course import make_run, run_course
 from minillm.report import ASSISTANT_KEYS

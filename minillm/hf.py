@@ -49,6 +49,7 @@ from safetensors.torch import load_file, save_file
 from minillm.chat import end_token, is_chat_model, prompt_ids
 from minillm.checkpoint import CheckpointError, load_checkpoint, load_tensors, writing_folder
 from minillm.model import GPT, GPTConfig
+from minillm.targets import target_rows
 from minillm.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer
 from minillm.world.entities import WORLD_NAME
 
@@ -234,7 +235,6 @@ def gpt2_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 
 def _card(model_name: str, model: GPT, meta: dict, metrics: dict | None) -> str:
     """README.md of the export: what the model is, what it was trained on, what was measured, how to use it."""
-    from minillm.checks.targets import target_rows
     as_chat = is_chat_model(model_name)
     extra = meta.get("extra", {})
     lines = [

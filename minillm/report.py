@@ -14,9 +14,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from minillm import evaluate as ev
-from minillm.checks.targets import FIX_TOLERANCE, target_rows, worse_after_fix
 from minillm.evaluate import ASSISTANT_FIGURES
 from minillm.plots import plot_history
+from minillm.targets import FIX_TOLERANCE, target_rows, worse_after_fix
 
 ASSISTANT_KEYS = tuple(ASSISTANT_FIGURES)   # the figures compared before and after the fix
 

@@ -17,7 +17,7 @@ def strict_targets(monkeypatch):
 
 
 def test_the_targets_table_names_each_bound_once():
-    from minillm.checks.targets import SCOPES, TARGETS, target
+    from minillm.targets import SCOPES, TARGETS, target
     assert len({(t.key, t.scope) for t in TARGETS}) == len(TARGETS)
     assert all(t.op in (">=", "<=") and 0 <= t.bound <= 1 and t.scope in SCOPES for t in TARGETS)
     assert (target("heldout_accuracy").op, target("heldout_accuracy", "augment1").op) == (">=", "<=")
@@ -26,8 +26,8 @@ def test_the_targets_table_names_each_bound_once():
 
 
 def test_every_check_is_importable_from_minillm_checks():
-    from minillm.checks import assistant, pretraining, targets
-    names = pretraining.__all__ + assistant.__all__ + targets.__all__
+    from minillm.checks import assistant, pretraining, runs
+    names = pretraining.__all__ + assistant.__all__ + runs.__all__
     assert len(set(names)) == len(names) == len(checks.__all__)
     assert all(callable(getattr(checks, n)) for n in names)
 
@@ -400,8 +400,15 @@ def test_fix_measured_against_every_regression(capsys):
         checks.check_fix(before, _assistant_eval(scope=0.97, heldout_acc=0.93), preset="cpu")
     with pytest.raises(AssertionError, match=r"Missed: heldout_refused_rate 0.0% -> 5.0% \("):
         checks.check_fix(before, _assistant_eval(scope=0.97, refused=0.05), preset="cpu")
-    with pytest.raises(AssertionError, match=r"Missed: real held-out people turned away 3.0% \(at most 2%\)"):
-        checks.check_fix(_assistant_eval(scope=0.0, refused=0.03), _assistant_eval(scope=0.97, refused=0.03), preset="cpu")
+    with pytest.raises(AssertionError, match=r"Missed: real held-out people turned away 5.5% \(at most 2%\)"):
+        checks.check_fix(_assistant_eval(scope=0.0, refused=0.055), _assistant_eval(scope=0.97, refused=0.055), preset="cpu")
+    # one run may miss a target by up to 3 points (the targets are for the mean of three seeds), and says so
+    checks.check_fix(_assistant_eval(scope=0.0, refused=0.03), _assistant_eval(scope=0.89, refused=0.03), preset="cpu")
+    out = capsys.readouterr().out
+    assert out.startswith("✓ ") and "The fixed class 89.0% is 1.0 points below the 90% target" in out
+    assert "Real held-out people turned away 3.0% is 1.0 points above the 2% target" in out
+    with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 86% \(at least 90%\)"):
+        checks.check_fix(before, _assistant_eval(scope=0.86), preset="cpu")
     # every figure that missed is named in one message, and a class that did not move asks about fix=True
     with pytest.raises(AssertionError, match=r"Missed: the fixed class reached 0% \(at least 90%\); heldout_accuracy "
                                              r"95.0% -> 93.0%; heldout_refused_rate 0.0% -> 5.0% .* \(fix=True\)\?"):
@@ -541,7 +548,7 @@ def test_gpu_hours():
 def test_one_run_a_few_points_short_passes_as_one_seed_of_three_may(capsys):
     """A target holds the mean of three seeds, and each seed may be SEED_SLACK short (bench/course.py): one run
     checked in a notebook is judged by that per-seed rule, and the check says how short it is."""
-    from minillm.checks.targets import SEED_SLACK, target, within_seed_slack
+    from minillm.targets import SEED_SLACK, target, within_seed_slack
     bound = target("heldout_accuracy").bound
     base = {"answer_rate": 0.0, "stored": {"accuracy": 0.9}}
     checks.check_base_vs_assistant(base, _assistant_eval(heldout_acc=bound - 0.008), preset="cpu")

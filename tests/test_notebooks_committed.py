@@ -93,8 +93,8 @@ def test_each_chapter_ends_with_a_recap_of_this_runs_numbers(path):
 
 
 def test_the_targets_the_notebooks_state_are_the_course_table():
-    """A target a notebook's text states is the table's (minillm.checks.targets); its code prints the others."""
-    from minillm.checks.targets import FIX_TOLERANCE, target
+    """A target a notebook's text states is the table's (minillm.targets); its code prints the others."""
+    from minillm.targets import FIX_TOLERANCE, target
 
     def pct(key, scope="course"):
         return f"{target(key, scope).bound:.0%}"
@@ -117,4 +117,4 @@ def test_the_targets_the_notebooks_state_are_the_course_table():
         nb = json.loads(next(p for p in NOTEBOOKS if p.stem == name).read_text(encoding="utf-8"))
         text = " ".join(" ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown").split())
         for phrase in phrases:
-            assert phrase in text, f"{name}: no longer says {phrase!r} (the targets are in minillm.checks.targets)"
+            assert phrase in text, f"{name}: no longer says {phrase!r} (the targets are in minillm.targets)"

@@ -1,7 +1,7 @@
 """The README's commands work as written: every `python -m minillm ...` line of its ```bash blocks runs,
 in order, in a fresh folder (MINILLM_PRESET=smoke, so `course` builds runs/smoke in about a minute); the
 install and test lines are the ones CI runs (.ci/run), and `jupyter lab` is installed. The targets it states
-are the course's table's (minillm.checks.targets)."""
+are the course's table's (minillm.targets)."""
 import os
 import re
 import shlex
@@ -103,7 +103,7 @@ def test_every_minillm_and_bench_command_runs_as_written(tmp_path):
 
 
 def test_the_targets_it_states_are_the_course_table():
-    from minillm.checks.targets import SEED_SLACK, target
+    from minillm.targets import SEED_SLACK, target
     from minillm.config import get_preset
 
     def bound(key, scope="course"):

@@ -12,8 +12,8 @@ the student's function on the tricky cases (fixed) and on `n_random` fresh rando
 call: a function that only fits the cases it has seen fails. Checks take milliseconds; the training step's,
 which trains a tiny GPT a few steps with train() and with the student's step, up to a second.
 
-Checks of a course run's figures against the course's targets: `minillm.checks.targets`, which also holds
-the targets themselves (TARGETS), the one place each of the course's bounds is written.
+Checks of a course run's figures against the course's targets: `minillm.checks.runs`. The targets themselves
+live below the checks, in `minillm.targets`, where the report and the release read them too.
 
 Notebooks import every check from here: `from minillm.checks import check_merge, check_base_model`.
 """
@@ -21,7 +21,7 @@ from minillm.checks.assistant import *  # noqa: F401,F403
 from minillm.checks.assistant import __all__ as _assistant
 from minillm.checks.pretraining import *  # noqa: F401,F403
 from minillm.checks.pretraining import __all__ as _pretraining
-from minillm.checks.targets import *  # noqa: F401,F403
-from minillm.checks.targets import __all__ as _targets
+from minillm.checks.runs import *  # noqa: F401,F403
+from minillm.checks.runs import __all__ as _runs
 
-__all__ = _pretraining + _assistant + _targets
+__all__ = _pretraining + _assistant + _runs

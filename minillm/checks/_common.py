@@ -13,7 +13,7 @@ def _ok(msg: str) -> None:
 
 
 def _missed(msg: str) -> None:
-    """A course target (minillm.checks.targets.TARGETS) that a whole training run missed. That is a finding about the
+    """A course target (minillm.targets.TARGETS) that a whole training run missed. That is a finding about the
     run, not an error in the student's code, so it is reported, not raised -- unless MINILLM_STRICT_TARGETS=1
     (an instructor grading runs against the targets)."""
     if os.environ.get("MINILLM_STRICT_TARGETS") == "1":
