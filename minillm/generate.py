@@ -1,5 +1,6 @@
 """
-Generation: turning a trained GPT into text, one token at a time (minillm.model only computes logits).
+Generation: turning a trained GPT into text, one token at a time. It reads the model only through its forward
+(logits, with a KV cache; minillm.model computes them and never imports this module at the top).
 
     the KV cache         keys and values of every token already seen, stored per layer, so each new
                          token costs one position of work instead of re-running the whole sequence
@@ -115,7 +116,7 @@ def _prepare_prompt(model, idx):
         warnings.warn(f"prompt has {idx.size(1)} tokens, more than block_size={block_size}; "
                       f"keeping only the last {block_size}", stacklevel=3)
         idx = idx[:, -block_size:]
-    return idx.to(model.lm_head.weight.device)
+    return idx.to(next(model.parameters()).device)
 
 
 @torch.no_grad()
@@ -136,15 +137,15 @@ def _decode(model, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens, 
     with evaluating(model):  # no dropout while sampling
         for _ in range(max_new_tokens):
             if kv_cache is not None and tokens.size(1) <= block_size:
-                hidden = model._hidden(new, kv_cache)
+                logits, _ = model(new, kv_cache=kv_cache, last_only=True)
             else:
                 # No cache, or the sequence outgrew the learned positions. The cache cannot slide:
                 # its keys were computed with each token's position embedding, and dropping the
                 # oldest token moves every other token to a new position. So run the model on
                 # the last block_size tokens, as generation without a cache always does.
-                hidden = model._hidden(tokens[:, -block_size:])
-            logits = model.lm_head(hidden[:, -1, :])  # only the last position predicts
-            next_token = sample_next_token(logits, temperature, top_k, top_p, generator)
+                logits, _ = model(tokens[:, -block_size:], last_only=True)
+            # only the last position predicts the next token
+            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
             tokens = torch.cat([tokens, next_token[:, None]], dim=1)
             new = next_token[:, None]
             step = []

@@ -19,13 +19,14 @@ Three things go beyond nanoGPT's model.py, all for the course:
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from minillm import generate
+if TYPE_CHECKING:   # only named in annotations: generation uses the model, not the other way round
+    from minillm.generate import KVCache
 
 ATTN_IMPLS = ("sdpa", "manual")
 POSITIONS = ("learned", "rope")
@@ -128,7 +129,7 @@ class CausalSelfAttention(nn.Module):
         scores = scores.masked_fill(~self.causal_mask[past:past + T, :S], float("-inf"))
         return F.softmax(scores, dim=-1)
 
-    def forward(self, x, kv_cache: "generate.KVCache | None" = None):
+    def forward(self, x, kv_cache: "KVCache | None" = None):
         B, T, C = x.size()
         past = 0 if kv_cache is None else kv_cache.length
         q, k, v = self._qkv(x, past)
@@ -181,7 +182,7 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, kv_cache: "generate.KVCache | None" = None):
+    def forward(self, x, kv_cache: "KVCache | None" = None):
         x = x + self.attn(self.ln_1(x), kv_cache)
         x = x + self.mlp(self.ln_2(x))
         return x
@@ -237,7 +238,7 @@ class GPT(nn.Module):
         pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)
         return self.transformer.wte(idx) + self.transformer.wpe(pos)
 
-    def _hidden(self, idx, kv_cache: "generate.KVCache | None" = None):
+    def _hidden(self, idx, kv_cache: "KVCache | None" = None):
         """Final hidden states (B, T, n_embd): everything but the output layer."""
         x = self.transformer.drop(self._embed(idx, 0 if kv_cache is None else kv_cache.length))
         for block in self.transformer.h:
@@ -246,14 +247,17 @@ class GPT(nn.Module):
             kv_cache.length += idx.size(1)
         return self.transformer.ln_f(x)
 
-    def forward(self, idx, targets=None, *, kv_cache: "generate.KVCache | None" = None):
+    def forward(self, idx, targets=None, *, kv_cache: "KVCache | None" = None, last_only: bool = False):
         """
         idx (B, T) token ids -> (logits (B, T, vocab_size), loss or None).
         targets (B, T): the next token at each position; positions with -1 are ignored, which is
         how the SFT loss mask arrives (only assistant tokens are scored).
         kv_cache: continue after the tokens already in the cache (used by generation).
+        last_only: logits (B, 1, vocab_size) of the last position only, all that sampling needs
+        (the output layer is skipped on the rest of a prompt, as nanoGPT does at inference).
         """
-        logits = self.lm_head(self._hidden(idx, kv_cache))
+        hidden = self._hidden(idx, kv_cache)
+        logits = self.lm_head(hidden[:, -1:, :] if last_only else hidden)
         loss = None
         if targets is not None:
             # Mean over the scored positions. Dividing the sum ourselves (instead of reduction=
@@ -330,11 +334,15 @@ class GPT(nn.Module):
         return MuonAdamW(groups, lr=learning_rate, betas=betas)
 
     # ---------------------------------------------------------------- generation (minillm.generate)
+    # minillm.generate reads the model only through forward(); these two hand the model to it, importing
+    # it here rather than at the top so that the model does not depend on what uses it.
 
     def generate(self, idx, max_new_tokens, **kwargs) -> list[list[int]]:
         """New tokens for each row of idx (B, T): minillm.generate.generate(self, ...), which documents the options."""
+        from minillm import generate
         return generate.generate(self, idx, max_new_tokens, **kwargs)
 
     def stream(self, idx, max_new_tokens, **kwargs) -> Iterator[int]:
         """One prompt's new token ids as they come: minillm.generate.stream(self, ...)."""
+        from minillm import generate
         return generate.stream(self, idx, max_new_tokens, **kwargs)

@@ -78,6 +78,15 @@ def test_cache_in_chunks_matches_one_forward(attn_impl, position):
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
+def test_last_only_is_the_last_position_of_the_full_logits():
+    model = tiny_model()
+    x = prompts(2, 9)
+    full, _ = model(x)
+    last, _ = model(x, last_only=True)
+    assert last.shape == (2, 1, TINY["vocab_size"])
+    torch.testing.assert_close(last, full[:, -1:], atol=1e-6, rtol=1e-6)
+
+
 def test_rotary_scores_depend_only_on_the_distance():
     cos, sin = rotary_tables(8, 16)
     g = torch.Generator().manual_seed(0)
