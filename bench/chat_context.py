@@ -27,6 +27,9 @@ from minillm.world.entities import seeded_rng
 @contextmanager
 def positions_moved(model, k: int):
     """Every position the model reads is k further on: the position embedding is looked up at pos + k."""
+    if "wpe" not in model.transformer:
+        raise SystemExit("bench/chat_context.py moves the learned position table; this run's model has "
+                         f"position={model.config.position!r}: pass a run with learned positions")
     hook = model.transformer.wpe.register_forward_pre_hook(lambda module, args: (args[0] + k,))
     try:
         yield

@@ -20,7 +20,7 @@ import torch
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 from minillm import hf
-from minillm.chat import base_prompt, prompt_ids
+from minillm.chat import base_prompt, is_chat_model, prompt_ids
 from minillm.checkpoint import load_checkpoint
 from minillm.data import corpus_tokens
 from minillm.generate import generate
@@ -54,7 +54,7 @@ def main():
                     worst = max(worst, (ours(x)[0] - logits).abs().max().item())
             same = 0
             for q in questions:
-                ids = prompt_ids(tok, [{"role": "user", "content": q}]) if name != "base" else base_prompt(tok, q)
+                ids = prompt_ids(tok, [{"role": "user", "content": q}]) if is_chat_model(name) else base_prompt(tok, q)
                 eos = theirs.generation_config.eos_token_id    # <|end|> for the assistant, <|bos|> for the base
                 mine = generate(ours, torch.tensor([ids]), args.max_new_tokens, temperature=0.0, stop_tokens=(eos,))[0]
                 got = theirs.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),

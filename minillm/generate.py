@@ -11,10 +11,11 @@ Generation: turning a trained GPT into text, one token at a time. It reads the m
     batched greedy       `generate_many`: many prompts at once, grouped by length so no row needs
                          padding (the evaluator asks hundreds of questions this way)
 
-The position embeddings are learned and exist only for positions 0..block_size-1, so once prompt +
-generated tokens no longer fit in block_size the cache cannot slide: generation then falls back to
-re-running the model on the last block_size tokens for every new token (exactly what generation
-without a cache does). nanochat splits its model and its engine the same way.
+The model has positions 0..block_size-1 only (a learned table, or rotary tables of that length), and every
+cached key was computed at its own position, so once prompt + generated tokens no longer fit in block_size
+the cache cannot slide: generation then falls back to re-running the model on the last block_size tokens
+for every new token (exactly what generation without a cache does). nanochat splits its model and its
+engine the same way.
 """
 from __future__ import annotations
 
@@ -139,10 +140,10 @@ def _decode(model, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens, 
             if kv_cache is not None and tokens.size(1) <= block_size:
                 logits, _ = model(new, kv_cache=kv_cache, last_only=True)
             else:
-                # No cache, or the sequence outgrew the learned positions. The cache cannot slide:
-                # its keys were computed with each token's position embedding, and dropping the
-                # oldest token moves every other token to a new position. So run the model on
-                # the last block_size tokens, as generation without a cache always does.
+                # No cache, or the sequence outgrew the model's positions. The cache cannot slide:
+                # its keys were computed at each token's position, and dropping the oldest token
+                # moves every other token to a new one. So run the model on the last block_size
+                # tokens, as generation without a cache always does.
                 logits, _ = model(tokens[:, -block_size:], last_only=True)
             # only the last position predicts the next token
             next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)

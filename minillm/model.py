@@ -35,7 +35,7 @@ POSITIONS = ("learned", "rope")
 @dataclass
 class GPTConfig:
     vocab_size: int = 1024
-    block_size: int = 256     # longest sequence the model sees (number of learned positions)
+    block_size: int = 256     # longest sequence the model sees (its number of positions)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -256,6 +256,9 @@ class GPT(nn.Module):
         last_only: logits (B, 1, vocab_size) of the last position only, all that sampling needs
         (the output layer is skipped on the rest of a prompt, as nanoGPT does at inference).
         """
+        if last_only and targets is not None:
+            raise ValueError("last_only gives one position's logits, and a loss needs every position's: "
+                             "pass targets or last_only, not both")
         hidden = self._hidden(idx, kv_cache)
         logits = self.lm_head(hidden[:, -1:, :] if last_only else hidden)
         loss = None

@@ -85,6 +85,8 @@ def test_last_only_is_the_last_position_of_the_full_logits():
     last, _ = model(x, last_only=True)
     assert last.shape == (2, 1, TINY["vocab_size"])
     torch.testing.assert_close(last, full[:, -1:], atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="pass targets or last_only, not both"):
+        model(x, x, last_only=True)
 
 
 def test_rotary_scores_depend_only_on_the_distance():

@@ -135,6 +135,8 @@ def test_bad_config_and_preset_errors_are_clear():
         world_config("huge")
     with pytest.raises(ValueError, match="bios_per_person must be at least 1"):
         WorldConfig(bios_per_person=0)
+    with pytest.raises(ValueError, match="bio_lead_sentences must be at least 1, got 0"):
+        WorldConfig(bio_lead_sentences=0)
     with pytest.raises(ValueError, match="heldout_fraction"):
         WorldConfig(heldout_fraction=1.0)
     with pytest.raises(ValueError, match="unknown attribute 'age'"):

@@ -143,10 +143,10 @@ def check_fix(before: dict, after: dict, *, preset: str) -> None:
     if (not within_seed_slack(a["heldout_refused_rate"], "<=", max_refused)
             and "heldout_refused_rate" not in worse):
         missed.append(f"real held-out people turned away {a['heldout_refused_rate']:.1%} (at most {max_refused:.0%})")
-    summary += (_seed_note(a["scope_answer_rate"], target("scope_answer_rate"), "The fixed class")
-                + _seed_note(a["heldout_refused_rate"], target("heldout_refused_rate"), "Real held-out people turned away"))
     if not missed:
-        return _ok(summary)
+        return _ok(summary + _seed_note(a["scope_answer_rate"], target("scope_answer_rate"), "The fixed class")
+                   + _seed_note(a["heldout_refused_rate"], target("heldout_refused_rate"),
+                                "Real held-out people turned away"))
     if a["scope_answer_rate"] <= b["scope_answer_rate"] + FIX_TOLERANCE:   # not moved: `after` is not the fixed one
         hint = "The class did not move at all: is `after` the assistant fine-tuned with the fix (fix=True)?"
     else:

@@ -132,7 +132,7 @@ class WorldConfig:
         if self.n_people < 2:
             raise ValueError(f"WorldConfig.n_people must be at least 2 (one per split), got {self.n_people}")
         for name in ("n_countries", "n_cities", "n_universities", "n_companies", "n_majors", "bios_per_person",
-                     "bio_page_size"):
+                     "bio_page_size", "bio_lead_sentences"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WorldConfig.{name} must be at least 1, got {getattr(self, name)}")
         if self.n_cities < self.n_countries:
