@@ -402,6 +402,10 @@ def test_fix_measured_against_every_regression(capsys):
         checks.check_fix(before, _assistant_eval(scope=0.97, refused=0.05), preset="cpu")
     with pytest.raises(AssertionError, match=r"Missed: real held-out people turned away 5.5% \(at most 2%\)"):
         checks.check_fix(_assistant_eval(scope=0.0, refused=0.055), _assistant_eval(scope=0.97, refused=0.055), preset="cpu")
+    # exactly one point worse is within the tolerance, though 0.736 - 0.726 exceeds 0.01 in floats
+    checks.check_fix(_assistant_eval(scope=0.0, heldout_acc=0.736), _assistant_eval(scope=0.97, heldout_acc=0.726),
+                     preset="cpu")
+    assert capsys.readouterr().out.startswith("✓ ")
     # one run may miss a target by up to 3 points (the targets are for the mean of three seeds), and says so
     checks.check_fix(_assistant_eval(scope=0.0, refused=0.03), _assistant_eval(scope=0.89, refused=0.03), preset="cpu")
     out = capsys.readouterr().out

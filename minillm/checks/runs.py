@@ -93,9 +93,9 @@ def check_knowledge_augmentation(heldout_many: float, heldout_one: float, stored
     heldout_many = _share("held-out accuracy with several biographies", heldout_many)
     heldout_one = _share("held-out accuracy with one biography", heldout_one)
     stored_one = _share("stored accuracy with one biography", stored_one)
-    summary = (f"held-out accuracy {heldout_many:.0%} with several biographies (at least {min_heldout_many:.0%}), "
-               f"{heldout_one:.0%} with one (at most {max_heldout_one:.0%}), while the one-biography base model "
-               f"completes {stored_one:.0%} of the biographies (at least {min_stored_one:.0%})")
+    summary = (f"held-out accuracy {heldout_many:.1%} with several biographies (at least {min_heldout_many:.0%}), "
+               f"{heldout_one:.1%} with one (at most {max_heldout_one:.0%}), while the one-biography base model "
+               f"completes {stored_one:.1%} of the biographies (at least {min_stored_one:.0%})")
     if _smoke_note(preset, summary):
         return
     if not within_seed_slack(heldout_many, ">=", min_heldout_many):
