@@ -39,6 +39,8 @@ from typing import Iterator
 
 import torch
 
+from minillm.generate import model_device
+
 ROLES = ("user", "assistant")
 
 
@@ -171,11 +173,6 @@ def show_mask(tokenizer, ids, mask) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # talking to a model: a reply as it streams in
-
-def model_device(model) -> torch.device:
-    """Where a model's weights are: its inputs go there."""
-    return next(model.parameters()).device
-
 
 def stream_prompt(model, tok, prompt: Prompt, *, temperature: float = 0.0, top_k: int | None = None,
                   seed: int | None = 0) -> Iterator[tuple[str, bool]]:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from minillm.chat import model_device, prompt_and_stops, stop_tokens
-from minillm.generate import evaluating, generate_many
+from minillm.chat import prompt_and_stops, stop_tokens
+from minillm.generate import evaluating, generate_many, model_device
 from minillm.world import (ATTRIBUTES, EVAL_SEED, FIX_SEED, IDK_MARKERS, MONTHS, QUESTION_TEMPLATES, SCOPE_MARKER,
                            SMALL_TALK)
 

@@ -57,6 +57,11 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
+def model_device(model) -> torch.device:
+    """Where a model's weights are: its inputs go there."""
+    return next(model.parameters()).device
+
+
 @contextlib.contextmanager
 def evaluating(model):
     """Eval mode (no dropout) inside the block, the model's own mode again after it."""
@@ -117,7 +122,8 @@ def _prepare_prompt(model, idx):
         warnings.warn(f"prompt has {idx.size(1)} tokens, more than block_size={block_size}; "
                       f"keeping only the last {block_size}", stacklevel=3)
         idx = idx[:, -block_size:]
-    return idx.to(next(model.parameters()).device)
+    return idx.to(model_device(model))
+
 
 
 @torch.no_grad()
