@@ -2,34 +2,8 @@
 The chat template and the loss mask: how a conversation becomes training data for an assistant, and the
 same template at inference (a prompt, where a reply ends, the reply as it streams in).
 
-A GPT only ever sees one stream of token ids. To turn a conversation into such a stream we wrap each
-turn in special tokens that ordinary text can never produce (see minillm.tokenizer):
-
-    <|bos|> <|user|> How tall is Mount Aro? <|end|> <|assistant|> It is 3,120 metres. <|end|>
-
-`render` returns those ids and, beside them, a mask with one 0/1 per id:
-
-    mask = 1 on the assistant's content tokens and on the assistant's <|end|>
-    mask = 0 on <|bos|>, the role tokens, and everything the user wrote
-
-Why only the assistant's tokens are trained on. Fine-tuning keeps next-token prediction; the mask only
-says *which* predictions count in the loss. We want the model to learn to produce answers, not to
-produce questions: the user's text is the condition, the assistant's reply is the target. Training on
-the user's tokens too would spend the model's capacity on imitating users (and on predicting a prompt
-it is always given anyway); in a small model this visibly hurts answer quality. The assistant's <|end|>
-is trained on because predicting it is how the model learns to *stop* -- without it, generation runs on
-into an invented next user turn. The <|assistant|> token itself is not a target: at inference time we
-put it there ourselves (`prompt_ids`), so the model never has to predict it.
-
-User text is encoded with `tokenizer.encode`, which treats "<|end|>" typed by a user as plain text.
-If it did not, a user could close their own turn and write the assistant's reply for it (a template
-injection); the tests check that such text produces no special ids at all.
-
-At inference time `prompt_and_stops` builds what a model reads -- the chat template for the assistant,
-`base_prompt` (a document) for the base model -- and the tokens that end its reply. A conversation that
-outgrows the context loses its oldest whole turns; a turn cut in half would make the model answer a
-question nobody asked. `stream_reply` and `reply` talk to a model with that prompt (the widget and the
-command line do), `print_stream` shows a reply in a terminal as it grows.
+Conversations and special tokens live here: minillm.generate below knows token ids only, minillm.data batches
+what `render` returns, and the widget and the command line talk to a model through this module.
 """
 from __future__ import annotations
 
@@ -57,10 +31,33 @@ def _validate(conversation) -> None:
 
 
 def render(tokenizer, conversation) -> tuple[list[int], list[int]]:
-    """Conversation -> (ids, mask): the template above, mask 1 exactly on what the assistant must learn to say."""
+    """Conversation -> (ids, mask): the template below, mask 1 exactly on what the assistant must learn to say.
+
+    A GPT only ever sees one stream of token ids. To turn a conversation into such a stream we wrap each
+    turn in special tokens that ordinary text can never produce (see minillm.tokenizer):
+
+        <|bos|> <|user|> How tall is Mount Aro? <|end|> <|assistant|> It is 3,120 metres. <|end|>
+
+    `render` returns those ids and, beside them, a mask with one 0/1 per id:
+
+        mask = 1 on the assistant's content tokens and on the assistant's <|end|>
+        mask = 0 on <|bos|>, the role tokens, and everything the user wrote
+
+    Why only the assistant's tokens are trained on. Fine-tuning keeps next-token prediction; the mask only
+    says *which* predictions count in the loss. We want the model to learn to produce answers, not to
+    produce questions: the user's text is the condition, the assistant's reply is the target. Training on
+    the user's tokens too would spend the model's capacity on imitating users (and on predicting a prompt
+    it is always given anyway); in a small model this visibly hurts answer quality. The assistant's <|end|>
+    is trained on because predicting it is how the model learns to *stop* -- without it, generation runs on
+    into an invented next user turn. The <|assistant|> token itself is not a target: at inference time we
+    put it there ourselves (`prompt_ids`), so the model never has to predict it.
+    """
     _validate(conversation)
     ids, mask = [tokenizer.bos_id], [0]
     for turn in conversation:
+        # User text is encoded with `tokenizer.encode`, which treats "<|end|>" typed by a user as plain text.
+        # If it did not, a user could close their own turn and write the assistant's reply for it (a template
+        # injection); the tests check that such text produces no special ids at all.
         content = tokenizer.encode(turn["content"])
         if turn["role"] == "user":
             ids += [tokenizer.user_id] + content + [tokenizer.end_id]
@@ -122,13 +119,17 @@ def prompt_and_stops(tokenizer, prompt, *, as_chat: bool, block_size: int | None
                      max_new_tokens: int = 0) -> Prompt:
     """A str or a conversation (ending with the user's turn) -> the Prompt one model reads.
 
+    At inference time this builds what a model reads -- the chat template for the assistant, `base_prompt`
+    (a document) for the base model -- and the tokens that end its reply.
+
     Both formats stop at every special token: the assistant's turn ends at <|end|>, and a <|user|>,
     <|assistant|> or <|bos|> means it ran on past its turn; the base model's documents are separated
     by <|bos|> and it never learned the chat tokens. Prompt.end is the one stop that ends a reply
     properly (<|end|>, <|bos|>): the evaluation counts only that one as the model ending its reply, so an
     assistant whose turn runs into <|bos|> has not learned to stop. With block_size, the prompt plus the reply must
     fit the context: the oldest whole turns are dropped (the <|bos|> and the newest user turn always
-    stay), and a newest message that alone does not fit is a ValueError.
+    stay; a turn cut in half would make the model answer a question nobody asked), and a newest message
+    that alone does not fit is a ValueError.
     """
     stops, end = stop_tokens(tokenizer), tokenizer.special_tokens[end_token(as_chat)]
     if not as_chat:   # a document sampler has no conversation: it reads the last message
@@ -173,6 +174,8 @@ def show_mask(tokenizer, ids, mask) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # talking to a model: a reply as it streams in
+# `stream_reply` and `reply` talk to a model with the prompt of prompt_and_stops (the widget and the command
+# line do), `print_stream` shows a reply in a terminal as it grows.
 
 def stream_prompt(model, tok, prompt: Prompt, *, temperature: float = 0.0, top_k: int | None = None,
                   seed: int | None = 0) -> Iterator[tuple[str, bool]]:

@@ -1,27 +1,8 @@
 """Save and load checkpoints: safetensors + JSON, written atomically, never unpickled.
 
-A checkpoint is a folder:
-
-    model.safetensors      the weights (the tied embedding stored once, re-tied on load)
-    config.json            model config (GPTConfig fields), tokenizer fingerprint, step, metrics, extra
-    optimizer.safetensors  (training checkpoints) AdamW moments and every other tensor needed to
-                           resume: the random-number generator states (dropout draws from them)
-    trainer_state.json     (training checkpoints) step, optimizer settings, loss-scaler state
-
-Why this shape:
-- No pickle. torch.save/torch.load pickle Python objects, and loading a pickle can run arbitrary
-  code; safetensors holds only tensors and JSON holds only data, so loading a checkpoint someone
-  sent you is safe.
-- Atomic. Everything is written into a temporary folder beside the target, then swapped in with
-  renames, so a run killed mid-save (Ctrl-C, a closed laptop, a full disk) leaves the previous
-  checkpoint intact instead of a half-written one.
-- Durable on every system. Each file is flushed to disk through a handle opened for writing (Windows
-  refuses to fsync a read-only one) before the rename, and the folder itself where the system allows.
-- Verified. config.json records the SHA-256 of each tensor file; loading checks it, so a flipped bit
-  or a file swapped from another run is named instead of loaded. Weights must also be finite: a NaN
-  written into one tensor would otherwise load silently and make every generation garbage.
-- Clear errors. A missing, truncated or mismatched file raises CheckpointError naming the file
-  and what to do about it.
+A checkpoint is minillm's own folder: a model's weights and config, and for a training checkpoint everything
+needed to resume (the training loop, minillm.train, writes and resumes them). minillm.hf converts one to the
+Hugging Face format (GPT-2's) and reads that format back.
 """
 import hashlib
 import json
@@ -38,12 +19,19 @@ from safetensors.torch import load, save_file
 
 from minillm.model import GPT, GPTConfig
 
+# No pickle. torch.save/torch.load pickle Python objects, and loading a pickle can run arbitrary
+# code; safetensors holds only tensors and JSON holds only data, so loading a checkpoint someone
+# sent you is safe.
+
 FORMAT = "minillm-checkpoint"
 VERSION = 1
 
 
 class CheckpointError(Exception):
-    """A checkpoint could not be saved or loaded; the message names the file and the fix."""
+    """A checkpoint could not be saved or loaded; the message names the file and the fix.
+
+    Clear errors: a missing, truncated or mismatched file raises CheckpointError naming the file and what to
+    do about it."""
 
 
 # ---------------------------------------------------------------------------- saving
@@ -130,7 +118,12 @@ def writing_folder(path) -> Iterator[Path]:
     Every file is flushed to disk first, then two renames swap it in: the old folder steps aside, the
     new one takes its name, then the old one goes. A kill between the two renames leaves the old folder
     at `.name.old` (load_checkpoint finds it there). On an error the new folder goes and `path` stays as
-    it was. The checkpoints and the Hugging Face export (minillm.hf) are both written this way."""
+    it was. The checkpoints and the Hugging Face export (minillm.hf) are both written this way.
+
+    Atomic: a run killed mid-save (Ctrl-C, a closed laptop, a full disk) leaves the previous checkpoint intact
+    instead of a half-written one. Durable on every system: each file is flushed to disk through a handle
+    opened for writing (Windows refuses to fsync a read-only one) before the rename, and the folder itself
+    where the system allows."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp"
@@ -158,7 +151,13 @@ def writing_folder(path) -> Iterator[Path]:
 
 def save_checkpoint(path_dir, model, *, step=0, tokenizer=None, metrics=None, optimizer=None, scaler=None,
                     extra=None, files=None) -> Path:
-    """Write a checkpoint folder atomically and return its path.
+    """Write a checkpoint folder atomically and return its path. A checkpoint is a folder:
+
+        model.safetensors      the weights (the tied embedding stored once, re-tied on load)
+        config.json            model config (GPTConfig fields), tokenizer fingerprint, step, metrics, extra
+        optimizer.safetensors  (training checkpoints) AdamW moments and every other tensor needed to
+                               resume: the random-number generator states (dropout draws from them)
+        trainer_state.json     (training checkpoints) step, optimizer settings, loss-scaler state
 
     With `optimizer` (and `scaler`) it is a training checkpoint that `load_training_state` can
     resume from. `files` maps extra file names to text written into the folder with the rest
@@ -223,7 +222,8 @@ def _read_json(file: Path) -> dict:
 
 def _read_safetensors(file: Path) -> dict:
     """The tensors of `file`, checked against the SHA-256 its folder's config.json recorded (a checkpoint
-    saved before hashes were recorded is read unchecked)."""
+    saved before hashes were recorded is read unchecked): a flipped bit or a file swapped from another run is
+    named instead of loaded."""
     if not file.exists():
         raise CheckpointError(f"{file} is missing: the checkpoint is incomplete; save it again (or copy the whole folder)")
     data = file.read_bytes()
@@ -270,7 +270,8 @@ def load_weights(path_dir, model) -> None:
 
 def load_tensors(model, tensors: dict, file) -> None:
     """Load named tensors (read from `file`) into model, after checking that every name is there, every shape
-    fits and every value is finite; a CheckpointError names the file and the tensor otherwise."""
+    fits and every value is finite; a CheckpointError names the file and the tensor otherwise. Weights must be
+    finite: a NaN written into one tensor would otherwise load silently and make every generation garbage."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

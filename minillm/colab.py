@@ -1,19 +1,8 @@
 """The course in Google Colab: called by the first cell of every notebook, and only there.
 
-Colab preloads torch (a CUDA build), numpy and the Jupyter kernel; installing the course the usual way
-(`-r requirements.txt -c constraints.txt`) would replace all three. `setup` instead installs the course
-itself without its dependencies, then only the requirements Colab lacks, with Colab's torch, numpy and
-ipykernel pinned at the versions it has so pip can never swap them. The course folder (and so
-`artifacts/`, where each stage's models are kept) is on Google Drive when the README's Colab steps were
-followed, so a disconnect loses nothing already trained; MINILLM_ARTIFACTS puts `artifacts/` elsewhere.
-
-The preset: on Colab's free T4 the `gpu` preset would train for an estimated quarter hour
-(`t4_training_minutes`: 6·N·D against the T4's fp16 peak) before its world, tokenizer and evaluation,
-longer than the course's other presets take; so on a T4 (or without a GPU), unless MINILLM_PRESET is
-set, Colab runs the `cpu` preset (on the T4 it trains in fp16 + GradScaler). A faster GPU keeps `gpu`.
-
-Imported, this module needs nothing the course installs (it runs before they are there); only
-`t4_training_minutes` and `_gpu_name`, called once they are, import torch.
+`setup` installs the course beside the torch, numpy and ipykernel that Colab preloads, keeps `artifacts/` on
+Google Drive and picks the preset for Colab's GPU. Elsewhere the course is installed the usual way, and
+minillm.doctor says what a machine has.
 """
 from __future__ import annotations
 
@@ -25,6 +14,9 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
+
+# Imported, this module needs nothing the course installs (it runs before they are there); only
+# `t4_training_minutes` and `_gpu_name`, called once they are, import torch.
 
 # The first code cell of every notebook, word for word (tests/test_colab.py checks each notebook has it).
 CELL = """\
@@ -43,6 +35,10 @@ if "google.colab" in sys.modules:
 KEEP = ("torch", "numpy", "ipykernel")
 _CHOSEN = "MINILLM_COLAB_PRESET"   # marks a MINILLM_PRESET that setup chose (a re-run decides again)   # what Colab preloads and the course must not replace
 DRIVE = Path("/content/drive")
+# The preset: on Colab's free T4 the `gpu` preset would train for an estimated quarter hour
+# (`t4_training_minutes`: 6·N·D against the T4's fp16 peak) before its world, tokenizer and evaluation,
+# longer than the course's other presets take; so on a T4 (or without a GPU), unless MINILLM_PRESET is
+# set, Colab runs the `cpu` preset (on the T4 it trains in fp16 + GradScaler). A faster GPU keeps `gpu`.
 COLAB_PRESET = "cpu"
 T4_MFU = (0.15, 0.25)                     # the share of that peak a model this small reaches: an assumption
 
@@ -97,7 +93,14 @@ def _gpu_name() -> str | None:
 
 def setup(run=subprocess.run, environ=os.environ) -> list[str]:
     """Install the course into this Colab runtime and choose where its artifacts and preset come from.
-    Prints and returns what it did, one line each."""
+    Prints and returns what it did, one line each.
+
+    Colab preloads torch (a CUDA build), numpy and the Jupyter kernel; installing the course the usual way
+    (`-r requirements.txt -c constraints.txt`) would replace all three. `setup` instead installs the course
+    itself without its dependencies, then only the requirements Colab lacks, with Colab's torch, numpy and
+    ipykernel pinned at the versions it has so pip can never swap them. The course folder (and so
+    `artifacts/`, where each stage's models are kept) is on Google Drive when the README's Colab steps were
+    followed, so a disconnect loses nothing already trained; MINILLM_ARTIFACTS puts `artifacts/` elsewhere."""
     folder = course_folder()
     done = []
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in KEEP]

@@ -1,16 +1,9 @@
 """The whole course as a pipeline: world -> tokenizer -> base model -> assistant -> fix -> report.
 
 Each stage is one function that builds its artifact under a run folder, or loads it when it is
-already there (a stage is done when its checkpoint reached the planned step), so re-running resumes
-instead of starting over. `python -m minillm course` calls `run_course`; a notebook calls the one
-stage it teaches and gets the earlier ones from the cache with `ensure_*`.
-
-    runs/<preset>/world/           the generated world (jsonl files)
-    runs/<preset>/tokenizer/       the BPE tokenizer
-    runs/<preset>/base/            the pretrained base model (safetensors + config + history)
-    runs/<preset>/assistant_v1/    SFT on the first fine-tuning set (a first guideline: no out-of-scope requests)
-    runs/<preset>/assistant/       SFT again, from the base, with the deployment log's fix added (the "released" assistant)
-    runs/<preset>/report.md, metrics.json, *.png
+already there, so re-running resumes instead of starting over. `python -m minillm course` calls `run_course`;
+a notebook calls the one stage it teaches and gets the earlier ones from the cache with `ensure_*`.
+The training loop itself is minillm.train's, the report (report.md, metrics.json, figures) minillm.report's.
 """
 
 from __future__ import annotations
@@ -40,7 +33,16 @@ from minillm.world import World, WorldConfig
 
 @dataclass
 class Run:
-    """Where a course run lives and how it is sized."""
+    """Where a course run lives and how it is sized. The run folder:
+
+        runs/<preset>/world/           the generated world (jsonl files)
+        runs/<preset>/tokenizer/       the BPE tokenizer
+        runs/<preset>/base/            the pretrained base model (safetensors + config + history)
+        runs/<preset>/assistant_v1/    SFT on the first fine-tuning set (a first guideline: no out-of-scope requests)
+        runs/<preset>/assistant/       SFT again, from the base, with the deployment log's fix added (the "released"
+                                       assistant)
+        runs/<preset>/report.md, metrics.json, *.png
+    """
     out: Path
     preset: Preset
     runtime: Runtime
@@ -212,6 +214,7 @@ def _delete_stale_checkpoint(run: Run, d: Path, cfg, data_id: str) -> None:
 
 
 def _stage_done(d: Path, max_steps: int) -> bool:
+    """A stage is done when its checkpoint reached the planned step."""
     try:
         return read_config(d).get("step") == max_steps and (d / "history.json").exists()
     except Exception:

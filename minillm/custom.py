@@ -1,19 +1,7 @@
 """Your own assistant: a fine-tuning set written to a guideline of your own, from the released base model.
 
-The course's assistant, Minnie, answers in one fixed sentence ("Kalin Moravo was born in Tessaly.")
-because data/labeling_guidelines.md says so. Nothing in the base model requires that: the same base
-can be fine-tuned into an assistant that answers as JSON, as a terse pirate, in another language.
-A released base model is exactly that freedom (Meta released Llama 2 as base models too).
-
-A guideline here is a function, answer_fn(person, attribute, value) -> the answer text, and
-`styled_conversations` writes the SFT set with it: factual questions about the "sft" people only
-(phrased with world.QUESTION_TEMPLATES, built the way the course's own fine-tuning sets are, by
-minillm.world.sft), so the held-out people still measure whether your
-assistant answers, in your style, with what pretraining stored. `evaluate_style` asks the questions
-and scores each answer with your own test of the guideline.
-
-    convs = styled_conversations(world, lambda p, a, v: json.dumps({"person": p.name, a: v}))
-    mine = ensure_assistant(run, name="assistant_" + fingerprint(convs), conversations=convs)
+The course's fine-tuning sets follow data/labeling_guidelines.md (minillm.world.sft); here the guideline is
+yours: `styled_conversations` writes the set with it, and `evaluate_style` scores the answers with your own test.
 """
 
 from __future__ import annotations
@@ -25,6 +13,11 @@ import random
 from minillm import evaluate as ev
 from minillm.world import ATTRIBUTES, FIX_SEED, QUESTION_TEMPLATES
 from minillm.world.sft import conversation, questions_about
+
+# The course's assistant, Minnie, answers in one fixed sentence ("Kalin Moravo was born in Tessaly.")
+# because data/labeling_guidelines.md says so. Nothing in the base model requires that: the same base
+# can be fine-tuned into an assistant that answers as JSON, as a terse pirate, in another language.
+# A released base model is exactly that freedom (Meta released Llama 2 as base models too).
 
 
 def _answer(fn, *args) -> str:
@@ -39,6 +32,15 @@ def styled_conversations(world, answer_fn, n: int | None = None, *, per_fact: in
                          n_unknown: int | None = None, extra=(), seed: int = 0) -> list[list[dict]]:
     """An SFT set in your style: for every sft-split person and attribute, `per_fact` questions (distinct
     phrasings from world.QUESTION_TEMPLATES), each answered with answer_fn(person, attribute, value).
+
+    A guideline here is a function, answer_fn(person, attribute, value) -> the answer text, and
+    `styled_conversations` writes the SFT set with it: factual questions about the "sft" people only
+    (phrased with world.QUESTION_TEMPLATES, built the way the course's own fine-tuning sets are, by
+    minillm.world.sft), so the held-out people still measure whether your assistant answers, in your style,
+    with what pretraining stored.
+
+        convs = styled_conversations(world, lambda p, a, v: json.dumps({"person": p.name, a: v}))
+        mine = ensure_assistant(run, name="assistant_" + fingerprint(convs), conversations=convs)
 
     unknown_fn(name, attribute) -> text: also answer questions about people who don't exist (names from
     world.fake_people, the same ones the course's fix uses; n_unknown of them, default one per sft person).

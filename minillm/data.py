@@ -1,26 +1,9 @@
 """The data of both training phases: the corpus as token streams, pretraining windows, masked SFT
 conversations, and the mix of the two that fine-tuning trains on.
 
-Both phases train the same thing, next-token prediction; only the data differs.
-
-- The corpus: the world's documents, a held-out share of the non-biographies set aside for the validation
-  loss, each split tokenised once into one stream of ids with <|bos|> before every document (`corpus_tokens`).
-
-- Pretraining: the corpus is one long stream of token ids. A batch is `batch_size` random windows
-  of `block_size + 1` tokens; x is the window without its last token, y without its first, so the
-  model learns to predict every token from the ones before it.
-- SFT: each example is a rendered conversation (ids, mask) from `chat.render`, mask = 1 on the
-  assistant's tokens. Targets where the mask is 0 (the user's words, role tokens) and padding
-  become -1, which the model's cross-entropy ignores: the model still *reads* the question but is
-  only trained to *write* the answer. A row holds one conversation (`sft_batch`), or several packed one
-  after another (`packed_sft_batch`); the `cpu` preset packs every other step.
-
-- The fine-tuning mix: each SFT batch also carries some pretraining text (`sft_batches`), because
-  fine-tuning on conversations alone erodes the facts the base model stored.
-
-The batch functions draw only from the `torch.Generator` they are given, and `pretrain_batches` /
-`sft_batches` seed one per batch index, so batch i is a pure function of (seed, i); the training loop
-relies on that for exact resume.
+Both phases train the same thing, next-token prediction; only the data differs. Here text and conversations
+become batches of ids: minillm.world writes the documents and the conversations, minillm.chat renders a
+conversation, and the training loop (minillm.train) calls the `get_batch` functions made here.
 """
 from __future__ import annotations
 
@@ -32,7 +15,8 @@ VAL_EVERY = 20   # every 20th non-biography document is held out for the documen
 
 
 # ----------------------------------------------------------------------------------------------
-# the corpus as token streams
+# the corpus as token streams: the world's documents, a held-out share of the non-biographies set aside for the
+# validation loss, each split tokenised once into one stream of ids with <|bos|> before every document
 
 def split_documents(world) -> tuple[list[str], list[str]]:
     """Pretraining documents and held-out validation documents (never biographies, so every fact
@@ -76,10 +60,17 @@ def corpus_tokens(world, tok) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ----------------------------------------------------------------------------------------------
 # batches
+# The batch functions draw only from the `torch.Generator` they are given, and `pretrain_batches` /
+# `sft_batches` seed one per batch index, so batch i is a pure function of (seed, i); the training loop
+# relies on that for exact resume.
 
 
 def pretrain_batch(tokens: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
-    """Random windows of the token stream -> (x, y), both (batch_size, block_size) int64, y = x shifted by one."""
+    """Random windows of the token stream -> (x, y), both (batch_size, block_size) int64, y = x shifted by one.
+
+    Pretraining: the corpus is one long stream of token ids. A batch is `batch_size` random windows
+    of `block_size + 1` tokens; x is the window without its last token, y without its first, so the
+    model learns to predict every token from the ones before it."""
     tokens = torch.as_tensor(tokens)  # a numpy array of ids works too
     if tokens.ndim != 1:
         raise ValueError(f"tokens must be a 1-D stream of ids, got shape {tuple(tokens.shape)}")
@@ -100,6 +91,12 @@ def sft_batch(examples, batch_size: int, block_size: int, generator: torch.Gener
 
     Examples longer than block_size + 1 tokens are truncated (the end is cut). y is -1 wherever the
     target token is not the assistant's (mask 0) or is padding.
+
+    Each example is a rendered conversation (ids, mask) from `chat.render`, mask = 1 on the
+    assistant's tokens. Targets where the mask is 0 (the user's words, role tokens) and padding
+    become -1, which the model's cross-entropy ignores: the model still *reads* the question but is
+    only trained to *write* the answer. A row holds one conversation (here), or several packed one
+    after another (`packed_sft_batch`).
 
     length_pool > 0 groups by length: one example drawn at random, the rest from the `length_pool`
     examples nearest to it in length. Every padded position is compute spent on nothing; with
@@ -198,7 +195,8 @@ def pretrain_batches(tokens: torch.Tensor, cfg, block_size: int):
 
 
 # ----------------------------------------------------------------------------------------------
-# fine-tuning: the conversations and the mix
+# fine-tuning: the conversations and the mix. Each SFT batch also carries some pretraining text (`sft_batches`),
+# because fine-tuning on conversations alone erodes the facts the base model stored.
 
 def sft_conversations(world, *, fix: bool) -> list:
     """The fine-tuning set: the first version, or with the fix the deployment log called for (the
@@ -223,7 +221,8 @@ def sft_batches(examples, train_tokens: torch.Tensor, cfg, mix: float, block_siz
 
     pack > 0: the same number of conversations, packed into rows of `pack` tokens (packed_sft_batch), and
     rows of text in the same share (length_pool does not apply to them). pack_share < 1 packs only that
-    share of the steps, evenly spread (0.5: the odd steps); the others are unpacked batches."""
+    share of the steps, evenly spread (0.5: the odd steps); the others are unpacked batches. The `cpu` preset
+    packs every other step."""
     B = cfg.batch_size
     n_text = int(round(B * mix))
     if pack and not 2 <= pack <= block_size:

@@ -1,24 +1,9 @@
 """Where the model runs and in which precision, chosen once and explained in one line.
 
-The same notebooks run on a laptop CPU, an Apple laptop (MPS), a Colab T4 and an A100/H100.
-`choose_runtime()` picks the best device present (cuda > mps > cpu) and the precision that is
-fast *and* safe on it:
-
-    CUDA, compute capability >= 8       bf16 autocast        same exponent range as fp32: no loss scaling
-      (Ampere and newer), or ROCm
-    CUDA below 8 (T4 7.5, V100 7.0)     fp16 autocast + GradScaler   bf16 is only emulated there (slow); fp16
-                                                               overflows/underflows, so the scaler multiplies
-                                                               the loss and small gradients survive
-    MPS                                  fp32                 older torch releases gave wrong losses on MPS:
-                                                               trust it only once the loss is seen to fall
-    CPU                                  fp32                 bf16 autocast on a CPU without native bf16 is
-                                                               ~9x slower here; ask for it explicitly if yours has it
-
-Anything can be overridden by argument or by the environment variables MINILLM_DEVICE and
-MINILLM_PRECISION (argument wins); MINILLM_THREADS sets torch's CPU thread count (threads.py says how
-the threads wait). `peak_flops` knows the dense tensor-core peaks of common GPUs,
-so training can report MFU (model FLOPs utilisation); on a CPU there is no honest datasheet number,
-so `measure_matmul_flops` times a large matmul instead and that serves as the peak.
+The same notebooks run on a laptop CPU, an Apple laptop (MPS), a Colab T4 and an A100/H100: `choose_runtime()`
+picks the device and precision, and the Runtime it returns is what the training loop (minillm.train) computes
+with; `peak_flops` gives the peak that training's MFU is measured against. How torch's CPU threads wait is
+minillm.threads' choice; which GPU each of several processes takes comes from minillm.distributed.
 """
 import os
 import time
@@ -79,7 +64,8 @@ class Runtime:
 
 
 def apply_thread_count() -> None:
-    """MINILLM_THREADS, when set, as torch's CPU thread count (a ValueError names a bad value)."""
+    """MINILLM_THREADS, when set, as torch's CPU thread count (a ValueError names a bad value); threads.py says how
+    the threads wait."""
     n = threads.requested_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -117,18 +103,29 @@ def _mps_available() -> bool:
 
 
 def choose_runtime(device: str | None = None, precision: str | None = None) -> Runtime:
-    """Pick device and precision: argument, else MINILLM_DEVICE / MINILLM_PRECISION, else automatic."""
-    apply_thread_count()
-    device = device or os.environ.get("MINILLM_DEVICE") or None
-    precision = precision or os.environ.get("MINILLM_PRECISION") or None
-    device = device.strip().lower() if device else None
-    precision = precision.strip().lower() if precision else None
-    if device == "auto":
-        device = None
-    if precision == "auto":
-        precision = None
+    """Pick device and precision: argument, else MINILLM_DEVICE / MINILLM_PRECISION, else automatic.
 
-    # --- device ---
+    Automatic is the best device present (cuda > mps > cpu) and the precision that is fast *and* safe on it
+    (_choose_precision). Anything can be overridden by argument or by the environment variables MINILLM_DEVICE
+    and MINILLM_PRECISION (argument wins); MINILLM_THREADS sets torch's CPU thread count (apply_thread_count).
+    """
+    apply_thread_count()
+    device, why_device = _choose_device(_setting(device, "MINILLM_DEVICE"))
+    dev = torch.device(device)
+    precision, why_precision = _choose_precision(dev, _setting(precision, "MINILLM_PRECISION"))
+    return Runtime(dev, precision, f"{why_device}; {why_precision}")
+
+
+def _setting(value: str | None, variable: str) -> str | None:
+    """The argument, else the environment variable; lower-cased, None for unset or "auto"."""
+    value = value or os.environ.get(variable) or None
+    value = value.strip().lower() if value else None
+    return None if value == "auto" else value
+
+
+def _choose_device(device: str | None) -> tuple[str, str]:
+    """(device, why): the one asked for, checked to exist here, else the best one found; under torchrun, one GPU
+    per process."""
     if device is not None:
         kind = device.split(":")[0]
         if kind not in DEVICES or (":" in device and (kind != "cuda" or not device.split(":")[1].isdigit())):
@@ -158,9 +155,23 @@ def choose_runtime(device: str | None = None, precision: str | None = None) -> R
     if device == "cuda" and processes > 1:   # torchrun: one GPU per process
         device = f"cuda:{local_rank}"
         why_device += f", {device} for process {rank} of {processes}"
-    dev = torch.device(device)
+    return device, why_device
 
-    # --- precision ---
+
+def _choose_precision(dev: torch.device, precision: str | None) -> tuple[str, str]:
+    """(precision, why): the one asked for, checked against the device, else the device's best:
+
+        CUDA, compute capability >= 8       bf16 autocast        same exponent range as fp32: no loss scaling
+          (Ampere and newer), or ROCm
+        CUDA below 8 (T4 7.5, V100 7.0)     fp16 autocast + GradScaler   bf16 is only emulated there (slow); fp16
+                                                                   overflows/underflows, so the scaler multiplies
+                                                                   the loss and small gradients survive
+        MPS                                  fp32                 older torch releases gave wrong losses on MPS:
+                                                                   trust it only once the loss is seen to fall
+        CPU                                  fp32                 bf16 autocast on a CPU without native bf16 is
+                                                                   ~9x slower here; ask for it explicitly if
+                                                                   yours has it
+    """
     if precision is not None:
         if precision not in PRECISIONS:
             raise ValueError(
@@ -177,19 +188,15 @@ def choose_runtime(device: str | None = None, precision: str | None = None) -> R
             why_precision += " (on a CPU without native bf16/fp16 this is much slower than fp32)"
         if dev.type == "mps":
             why_precision += "; check the loss falls before trusting MPS"
-    elif dev.type == "cuda":
+        return precision, why_precision
+    if dev.type == "cuda":
         native, why = _cuda_native_bf16(dev)
         if native:
-            precision, why_precision = "bf16", f"bf16 autocast ({why}; fp32's range, so no loss scaling)"
-        else:
-            precision, why_precision = "fp16", f"fp16 autocast + GradScaler ({why}; the scaler keeps fp16's small gradients from vanishing)"
-    elif dev.type == "mps":
-        precision = "fp32"
-        why_precision = "fp32; MPS has given wrong losses with some torch releases, so trust it only once the loss is seen to fall"
-    else:
-        precision = "fp32"
-        why_precision = "fp32 (bf16 autocast on a CPU without native bf16 is ~9x slower; ask for it if yours has it)"
-    return Runtime(dev, precision, f"{why_device}; {why_precision}")
+            return "bf16", f"bf16 autocast ({why}; fp32's range, so no loss scaling)"
+        return "fp16", f"fp16 autocast + GradScaler ({why}; the scaler keeps fp16's small gradients from vanishing)"
+    if dev.type == "mps":
+        return "fp32", "fp32; MPS has given wrong losses with some torch releases, so trust it only once the loss is seen to fall"
+    return "fp32", "fp32 (bf16 autocast on a CPU without native bf16 is ~9x slower; ask for it if yours has it)"
 
 
 # Dense (no sparsity) peak FLOP/s from the vendors' datasheets, per precision. "fp32" on tensor-core
@@ -230,7 +237,11 @@ def training_gpu_hours(n_params: float, n_tokens: float, peak_flops: float, mfu:
 
 
 def peak_flops(runtime: Runtime) -> float | None:
-    """Peak FLOP/s of the runtime's device at its precision; None when unknown (CPU, MPS, unlisted GPUs)."""
+    """Peak FLOP/s of the runtime's device at its precision; None when unknown (CPU, MPS, unlisted GPUs).
+
+    It knows the dense tensor-core peaks of common GPUs, so training can report MFU (model FLOPs utilisation);
+    on a CPU there is no honest datasheet number, so `measure_matmul_flops` times a large matmul instead and
+    that serves as the peak."""
     if runtime.device_type != "cuda" or not torch.cuda.is_available():
         return None
     tf32 = torch.backends.cuda.matmul.allow_tf32

@@ -1,24 +1,9 @@
 """Training on several processes with PyTorch's own engine: torchrun + DistributedDataParallel.
 
     torchrun --standalone --nproc_per_node=2 -m minillm course --preset cpu        # 2 processes, one machine
-    torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 -m minillm course
 
-torchrun starts one process per GPU (or per share of a CPU) and tells each its RANK, LOCAL_RANK and
-WORLD_SIZE. Every process holds the whole model; each step every process computes the gradient of its
-own rows of the batch, and DistributedDataParallel (DDP) averages the gradients across processes while
-the backward pass runs (NCCL on GPUs, Gloo on CPUs), so every process takes the same optimizer step and
-the copies stay identical. How the course keeps one process's result:
-
-  - the same global batch: batch i is still a pure function of i (minillm.data), every process builds
-    it and keeps its share of the rows (`shard`), so a run resumed from a checkpoint continues exactly,
-    whatever the number of processes;
-  - the same loss: each share's loss is weighted by the share of the batch's scored targets it holds
-    (`share_weight`), so the averaged gradient is the gradient of the whole batch's mean, also when SFT
-    masks make rows count differently;
-  - one writer: only rank 0 logs, evaluates and writes files; the others wait where they would read them
-    (`main_first`).
-Dropout draws differ from one process's draws (each process draws for its own rows), so with dropout > 0
-the result is equal in distribution, not bit for bit; the course's presets use no dropout.
+Which process this is, and the few steps the processes take together; without torchrun every call here is a
+no-op. The training loop (minillm.train) wraps the model in DDP; minillm.device gives each process its GPU.
 """
 from __future__ import annotations
 
@@ -27,6 +12,15 @@ from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
+
+# torchrun starts one process per GPU (or per share of a CPU) and tells each its RANK, LOCAL_RANK and
+# WORLD_SIZE. Every process holds the whole model; each step every process computes the gradient of its
+# own rows of the batch, and DistributedDataParallel (DDP) averages the gradients across processes while
+# the backward pass runs (NCCL on GPUs, Gloo on CPUs), so every process takes the same optimizer step and
+# the copies stay identical. How the course keeps one process's result: the same global batch (`shard`),
+# the same loss (`share_weight`), one writer (`main_first`).
+# Dropout draws differ from one process's draws (each process draws for its own rows), so with dropout > 0
+# the result is equal in distribution, not bit for bit; the course's presets use no dropout.
 
 
 def launched() -> tuple[int, int, int]:
@@ -38,7 +32,10 @@ def launched() -> tuple[int, int, int]:
 
 def init() -> bool:
     """Join the process group torchrun describes (NCCL on CUDA, Gloo otherwise). False when not launched
-    by torchrun with more than one process: then everything here is a no-op."""
+    by torchrun with more than one process: then everything here is a no-op. Several machines:
+
+        torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 -m minillm course
+    """
     processes, _, local_rank = launched()
     if processes <= 1 or not dist.is_available():
         return False
@@ -75,7 +72,9 @@ def barrier() -> None:
 
 @contextmanager
 def main_first():
-    """Rank 0 runs the block first (it may write files); the others run it after, and read them."""
+    """Rank 0 runs the block first (it may write files); the others run it after, and read them.
+
+    One writer: only rank 0 logs, evaluates and writes files; the others wait where they would read them."""
     if not is_main():
         barrier()
     yield
@@ -86,7 +85,11 @@ def main_first():
 def shard(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """This process's rows of a global batch: contiguous shares, as equal as the row count allows (a packed
     fine-tuning batch has as many rows as its conversations fill, 15 say); share_weight makes the gradient
-    the whole batch's either way."""
+    the whole batch's either way.
+
+    The same global batch: batch i is still a pure function of i (minillm.data), every process builds
+    it and keeps its share of the rows, so a run resumed from a checkpoint continues exactly,
+    whatever the number of processes."""
     n = world_size()
     if n == 1:
         return x, y
@@ -99,7 +102,11 @@ def shard(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 def share_weight(y_all: torch.Tensor, y_mine: torch.Tensor) -> float:
     """What to multiply this process's mean loss by so that DDP's average of the gradients is the gradient
-    of the whole batch's mean: world_size x (my scored targets / all scored targets)."""
+    of the whole batch's mean: world_size x (my scored targets / all scored targets).
+
+    The same loss: each share's loss is weighted by the share of the batch's scored targets it holds, so the
+    averaged gradient is the gradient of the whole batch's mean, also when SFT masks make rows count
+    differently."""
     n = world_size()
     if n == 1:
         return 1.0

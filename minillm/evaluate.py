@@ -1,28 +1,9 @@
 """Measuring what a model does with a question: the base model versus the assistant.
 
-The course's central claims become numbers here:
-
-* answer rate - does the response *answer* (state a value of the asked attribute in its first
-  sentence) or does it carry on writing a document (another question, a forum reply)? For the
-  assistant an answer must also end its turn (the <|end|> token) within the length limit.
-* accuracy - is the stated value the right one? Reported separately for people whose Q&A was in
-  the fine-tuning set ("sft") and for people whose facts appeared only in pretraining documents
-  ("heldout"): the second number is the one that shows fine-tuning *extracts* stored knowledge.
-* stored knowledge - the base model completes the start of a biography sentence ("Kalin Moravo
-  was born in"). High here but low held-out accuracy means: stored, but not extractable.
-* unknown people - share of "I don't know"-style answers about people who do not exist; and
-  name surprise - how unexpected the base model finds a name, the signal it would need to say so.
-* document loss - how well each model still models the pretraining text (what SFT cost).
-
-All generation is greedy, so every number is reproducible. Questions are batched by prompt
-length (no padding needed: rows of equal length decode in lockstep).
-
-The base model has never seen the chat tokens, so it gets a question the way it would appear in a
-document: the question text and a newline, after <|bos|>.
-
-The suites at the end put these together: `evaluate_base` and `evaluate_assistant` ask a model every
-question the course measures it on, `monitor` groups a deployment log's failures into classes, and
-ASSISTANT_FIGURES names the figures a run's metrics.json keeps.
+The course's central claims become numbers here: scores of a model's replies (answer rate, accuracy, stored
+knowledge, unknown people, document loss), and the suites that ask a model every question the course measures it
+on. The questions come from minillm.world, the prompts from minillm.chat; minillm.targets holds the bounds the
+figures are read against.
 """
 
 from __future__ import annotations
@@ -91,7 +72,14 @@ def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int
         device=None, progress=None) -> list[Response]:
     """Ask every question (greedy); the assistant through the chat template, the base model as a document
     (minillm.chat.prompt_and_stops, as the widget and the command line do). A question is a str, or for the
-    assistant a conversation that ends with the user's turn."""
+    assistant a conversation that ends with the user's turn.
+
+    All generation is greedy, so every number is reproducible. Questions are batched by prompt
+    length (no padding needed: rows of equal length decode in lockstep).
+
+    The base model has never seen the chat tokens, so it gets a question the way it would appear in a
+    document: the question text and a newline, after <|bos|>.
+    """
     prompts = [prompt_and_stops(tokenizer, q, as_chat=as_chat) for q in questions]
     outs = generate_many(model, [p.ids for p in prompts], stop_tokens=stop_tokens(tokenizer),
                          max_new_tokens=max_new_tokens, device=_device(model, device), progress=progress)
@@ -109,6 +97,13 @@ def score_answers(responses: list[Response], items, values_by_attribute: dict, *
     `items` are objects with .attribute and .answer (the true value). A response *answers* when its
     first sentence states some value of the asked attribute (and, if require_stop, the turn ended);
     it is *correct* when it answers and the stated value is the true one.
+
+    answer rate - does the response *answer* (state a value of the asked attribute in its first
+    sentence) or does it carry on writing a document (another question, a forum reply)? For the
+    assistant an answer must also end its turn (the <|end|> token) within the length limit.
+    accuracy - is the stated value the right one? Reported separately for people whose Q&A was in
+    the fine-tuning set ("sft") and for people whose facts appeared only in pretraining documents
+    ("heldout"): the second number is the one that shows fine-tuning *extracts* stored knowledge.
     """
     n = len(items)
     answered = correct = 0
@@ -147,7 +142,8 @@ def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: 
     """Does the base model complete "<Full Name> was born in" with the true value?
 
     `probes` are (prefix, value, attribute) triples. The prompt is <|bos|> + prefix, as the start of
-    a biography; the completion is correct if it begins with the value.
+    a biography; the completion is correct if it begins with the value. High here but low held-out
+    accuracy means: stored, but not extractable.
     """
     prompts = [[tokenizer.bos_id] + tokenizer.encode(prefix) for prefix, _, _ in probes]
     outs = generate_many(model, prompts, stop_tokens=stop_tokens(tokenizer), max_new_tokens=max_new_tokens,
@@ -188,7 +184,8 @@ def says_rate(responses: list[Response], markers) -> dict:
 
 
 def unknown_entities(responses: list[Response], markers) -> dict:
-    """Share of answers about people who don't exist that say so, rather than invent facts."""
+    """Share of answers about people who don't exist that say so ("I don't know"-style), rather than invent
+    facts."""
     idk = [has_marker(r.text, markers) for r in responses]
     return {"n": len(responses), "idk_rate": sum(idk) / max(len(responses), 1),
             "items": [{"question": r.prompt, "response": r.text, "idk": k} for r, k in zip(responses, idk)]}
@@ -200,7 +197,8 @@ def name_surprise(model, tokenizer, name: str, *, before: str = "Where was ", de
 
     The first token of any name is a guess; the rest is predictable only for a name the model has read
     (and memorised). So this is low for people from the pretraining text and high for made-up ones:
-    it measures whether the model *notices* an unfamiliar name, though not whether it can act on it.
+    it measures whether the model *notices* an unfamiliar name, though not whether it can act on it: how
+    unexpected the base model finds a name, the signal it would need to say it does not know the person.
     """
     prefix, ids = [tokenizer.bos_id] + tokenizer.encode(before), tokenizer.encode(name)
     if len(ids) < 2:
@@ -223,7 +221,8 @@ def auroc(pos: list[float], neg: list[float]) -> float:
 @torch.no_grad()
 def document_loss(model, tokens: torch.Tensor, *, block_size: int, batch_size: int = 32, device="cpu",
                   max_windows: int = 64) -> float:
-    """Mean next-token loss over consecutive, non-overlapping windows of a validation token stream."""
+    """Mean next-token loss over consecutive, non-overlapping windows of a validation token stream: how well
+    each model still models the pretraining text (what SFT cost)."""
     n = min((len(tokens) - 1) // block_size, max_windows)
     if n < 1:
         raise ValueError(f"need more than {block_size} validation tokens, got {len(tokens)}")
@@ -248,6 +247,9 @@ def paired_rows(base_responses: list[Response], assistant_responses: list[Respon
 
 # ----------------------------------------------------------------------------------------------
 # the suites: everything the course measures a model on
+# They put the scores above together: `evaluate_base` and `evaluate_assistant` ask a model every question the
+# course measures it on, `monitor` groups a deployment log's failures into classes, and ASSISTANT_FIGURES names
+# the figures a run's metrics.json keeps.
 
 def unknown_questions(world, n: int, seed: int = EVAL_SEED) -> list[str]:
     """Questions about people who don't exist (EVAL_SEED: the evaluation set, disjoint from the fix set's names)."""

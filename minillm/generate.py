@@ -1,21 +1,8 @@
 """
-Generation: turning a trained GPT into text, one token at a time. It reads the model only through its forward
-(logits, with a KV cache; minillm.model computes them and never imports this module at the top).
-
-    the KV cache         keys and values of every token already seen, stored per layer, so each new
-                         token costs one position of work instead of re-running the whole sequence
-    sampling             greedy (temperature 0), or a draw from the softmax cut by top-k / top-p
-    the decoding loop    prompt -> logits of the last position -> next token -> append, until a stop
-                         token or the length limit; `generate` returns a batch's new tokens,
-                         `stream` yields one prompt's tokens as they come
-    batched greedy       `generate_many`: many prompts at once, grouped by length so no row needs
-                         padding (the evaluator asks hundreds of questions this way)
-
-The model has positions 0..block_size-1 only (a learned table, or rotary tables of that length), and every
-cached key was computed at its own position, so once prompt + generated tokens no longer fit in block_size
-the cache cannot slide: generation then falls back to re-running the model on the last block_size tokens
-for every new token (exactly what generation without a cache does). nanochat splits its model and its
-engine the same way.
+Generation: turning a trained GPT into text, one token at a time (the KV cache, sampling, the decoding loop).
+It reads the model only through its forward (logits, with a KV cache; minillm.model computes them and never
+imports this module at the top); nanochat splits its model and its engine the same way. It works on token ids
+only: the chat template, the prompts and the tokens that end a reply are minillm.chat's.
 """
 from __future__ import annotations
 
@@ -30,7 +17,8 @@ from torch.nn import functional as F
 
 class KVCache:
     """
-    Keys and values of every layer for the tokens processed so far, for generation.
+    Keys and values of every layer for the tokens processed so far, for generation, so that
+    each new token costs one position of work instead of re-running the whole sequence.
 
     Storage is allocated once for block_size positions, shape (n_layer, B, n_head, block_size,
     head_size), on the first update (so it takes the dtype autocast gives the keys). `length` is
@@ -74,7 +62,7 @@ def evaluating(model):
 
 
 # ----------------------------------------------------------------------------------------------
-# sampling
+# sampling: greedy (temperature 0), or a draw from the softmax cut by top-k / top-p
 
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     """Pick one token per row from logits (B, V): greedy when temperature == 0, else sample."""
@@ -108,7 +96,8 @@ def sampling_probs(logits, top_k=None, top_p=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# the decoding loop
+# the decoding loop: prompt -> logits of the last position -> next token -> append, until a stop token or the
+# length limit; `generate` returns a batch's new tokens, `stream` yields one prompt's tokens as they come
 
 def _prepare_prompt(model, idx):
     """Check the prompt before any work; left-truncate one longer than block_size."""
@@ -134,6 +123,11 @@ def _decode(model, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens, 
     block_size (see _prepare_prompt). Yields, for every step, the new token of each row, or
     None for a row that already produced a stop token; ends when every row has stopped or
     max_new_tokens steps are done.
+
+    The model has positions 0..block_size-1 only (a learned table, or rotary tables of that length), and every
+    cached key was computed at its own position, so once prompt + generated tokens no longer fit in block_size
+    the cache cannot slide: generation then falls back to re-running the model on the last block_size tokens
+    for every new token (exactly what generation without a cache does).
     """
     stop_tokens = set(stop_tokens)
     block_size = model.config.block_size
@@ -196,7 +190,8 @@ def stream(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=Non
 
 def generate_many(model, prompts: list[list[int]], *, stop_tokens, max_new_tokens: int, batch_size: int = 64,
                   device="cpu", progress=None) -> list[tuple[list[int], int | None]]:
-    """Greedy continuations of many prompts (lists of ids), batched by equal length so no row is padded.
+    """Greedy continuations of many prompts (lists of ids), batched by equal length so no row is padded
+    (the evaluator asks hundreds of questions this way).
     Returns, per prompt, (the new ids without the stop token, the stop token that ended it or None)."""
     by_len = defaultdict(list)
     for i, p in enumerate(prompts):

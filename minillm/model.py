@@ -5,16 +5,6 @@ The file reads top to bottom like the paper: config, attention, MLP, block, the 
 what belongs beside the model (parameter count, FLOPs per token, optimizer groups). Turning logits into
 text (the KV cache, sampling, the decoding loop) is minillm.generate's job; GPT.generate and GPT.stream
 only hand the model to it.
-
-Three things go beyond nanoGPT's model.py, all for the course:
-- Attention has two implementations side by side. "sdpa" calls PyTorch's fused
-  scaled_dot_product_attention (FlashAttention kernels on supported CUDA GPUs, the default);
-  "manual" writes out softmax(q k^T / sqrt(d)) v with an explicit causal mask, so the lesson can
-  read it and plot the attention weights. A test proves the two agree (outputs and gradients).
-- Attention and the blocks take an optional KV cache (minillm.generate.KVCache): the keys and values
-  of the tokens already seen, so that generation computes only the new token's position.
-- Positions are GPT-2's learned table by default; position="rope" uses rotary embeddings instead, as
-  Llama and nanochat do (on the cpu preset it recalls held-out facts worse: bench/RESULTS.md).
 """
 
 import math
@@ -27,6 +17,10 @@ from torch.nn import functional as F
 
 if TYPE_CHECKING:   # only named in annotations: generation uses the model, not the other way round
     from minillm.generate import KVCache
+
+# Three things go beyond nanoGPT's model.py, all for the course: attention has two implementations side by
+# side, attention and the blocks take an optional KV cache (both: CausalSelfAttention), and positions can be
+# rotary instead of GPT-2's learned table (GPTConfig.position).
 
 ATTN_IMPLS = ("sdpa", "manual")
 POSITIONS = ("learned", "rope")
@@ -43,9 +37,10 @@ class GPTConfig:
     bias: bool = True         # biases in Linear layers and LayerNorms, as in GPT-2
     attn_impl: str = "sdpa"   # "sdpa" (fused kernel) or "manual" (readable, returns the same numbers)
     gelu_approximate: str = "none"  # exact GELU; "tanh" is GPT-2's approximation (to load GPT-2's own weights)
-    # "learned": GPT-2's table of block_size position vectors added to the tokens; "rope": rotary position
-    # embeddings (Su et al. 2021, as in Llama and nanochat), which rotate queries and keys by their position
-    # so that attention scores depend only on how far apart two tokens are
+    # "learned": GPT-2's table of block_size position vectors added to the tokens (the default); "rope": rotary
+    # position embeddings (Su et al. 2021, as in Llama and nanochat), which rotate queries and keys by their
+    # position so that attention scores depend only on how far apart two tokens are (on the cpu preset it
+    # recalls held-out facts worse: bench/RESULTS.md)
     position: str = "learned"
 
     def __post_init__(self):
@@ -88,6 +83,15 @@ def apply_rotary(x, cos, sin):
 
 
 class CausalSelfAttention(nn.Module):
+    """
+    Attention has two implementations side by side. "sdpa" calls PyTorch's fused
+    scaled_dot_product_attention (FlashAttention kernels on supported CUDA GPUs, the default);
+    "manual" writes out softmax(q k^T / sqrt(d)) v with an explicit causal mask, so the lesson can
+    read it and plot the attention weights. A test proves the two agree (outputs and gradients).
+
+    Attention and the blocks take an optional KV cache (minillm.generate.KVCache): the keys and values
+    of the tokens already seen, so that generation computes only the new token's position.
+    """
 
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()

@@ -1,26 +1,20 @@
 """Muon for the matrices, AdamW for the rest: the optimizer of the modded-nanogpt speedruns and nanochat.
 
-AdamW scales each weight's step by its own gradient history. Muon (MomentUm Orthogonalized by Newton-
-Schulz; Keller Jordan, 2024) treats a weight *matrix* as one object: it keeps SGD momentum and replaces
-the update matrix by the nearest (semi-)orthogonal matrix, which has the same singular vectors and all
-singular values 1. The rare directions of the update, which AdamW's step barely moves, then move as much
-as the common ones. The orthogonalisation is five Newton-Schulz iterations of matrix products (no SVD),
-cheap next to a training step.
-
-Muon is only for the 2-D weights inside the blocks (attention and MLP matrices). Embeddings (and the
-output layer, which is tied to them here), LayerNorm gains and biases keep AdamW: an embedding row is
-one token's vector, not part of a linear map whose singular values mean something.
-
-`MuonAdamW` is one torch.optim.Optimizer with both kinds of parameter group, so the training loop,
-GradScaler, gradient clipping and checkpoints treat it like AdamW. Each group has an `lr_scale`: the
-loop's schedule sets lr = schedule(step) * lr_scale, so Muon's larger rate follows the same warmup and
-cosine decay.
+One optimizer, `MuonAdamW`, that the training loop (minillm.train) runs like AdamW; which parameters get
+Muon is the model's choice (GPT.configure_optimizers with optimizer="muon").
 """
 from __future__ import annotations
 
 import math
 
 import torch
+
+# AdamW scales each weight's step by its own gradient history. Muon (MomentUm Orthogonalized by Newton-
+# Schulz; Keller Jordan, 2024) treats a weight *matrix* as one object: it keeps SGD momentum and replaces
+# the update matrix by the nearest (semi-)orthogonal matrix, which has the same singular vectors and all
+# singular values 1. The rare directions of the update, which AdamW's step barely moves, then move as much
+# as the common ones. The orthogonalisation is five Newton-Schulz iterations of matrix products (no SVD),
+# cheap next to a training step.
 
 
 @torch.no_grad()
@@ -47,6 +41,15 @@ def orthogonalize(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 class MuonAdamW(torch.optim.Optimizer):
     """Groups with kind="muon" (2-D matrices) get Muon; kind="adamw" groups get AdamW.
+
+    Muon is only for the 2-D weights inside the blocks (attention and MLP matrices). Embeddings (and the
+    output layer, which is tied to them here), LayerNorm gains and biases keep AdamW: an embedding row is
+    one token's vector, not part of a linear map whose singular values mean something.
+
+    One torch.optim.Optimizer with both kinds of parameter group, so the training loop,
+    GradScaler, gradient clipping and checkpoints treat it like AdamW. Each group has an `lr_scale`: the
+    loop's schedule sets lr = schedule(step) * lr_scale, so Muon's larger rate follows the same warmup and
+    cosine decay.
 
     Muon: momentum buffer m <- beta m + (1 - beta) g; Nesterov update g + beta (m - g); orthogonalise;
     scale by sqrt(max(1, rows / cols)) so tall and wide matrices take comparable steps; decoupled weight decay.

@@ -109,8 +109,15 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
     dev = run.runtime.device
     rows = ev.paired_rows(ev.ask(base, tok, prompts, as_chat=False, max_new_tokens=64, device=dev),
                           ev.ask(assistant, tok, prompts, as_chat=True, max_new_tokens=64, device=dev))
-    m = metrics
-    lines = [
+    lines = (_header(run, metrics, world) + _headline(metrics) + _base_reading(metrics, world) + _paired(rows)
+             + _iterating(metrics) + _cost(metrics) + _augmentation(out, metrics))
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "report.md"
+
+
+def _header(run, m: dict, world) -> list[str]:
+    """The title and what was trained: device, model, world, both phases' settings, the whole run's time."""
+    return [
         f"# minillm course report — preset `{m['preset']}`",
         "",
         f"Device: {run.runtime.summary()}  ",
@@ -123,6 +130,12 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "(fine-tuning on conversations alone erodes the facts the base model stored)  ",
         f"Whole run: {m['total_seconds'] / 60:.1f} min",
         "",
+    ]
+
+
+def _headline(m: dict) -> list[str]:
+    """The targets' figures (met or missed), then the other figures, then the base-vs-assistant chart."""
+    lines = [
         "## Headline numbers",
         "",
         "| metric | value | course target | what it shows |",
@@ -131,7 +144,7 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
     for t in target_rows(m):
         lines.append(f"| `{t['key']}` | {_pct(t['value'])} | {t['op']} {_pct(t['bound'])} "
                      f"{'(met)' if t['met'] else '**(missed)**'} | {t['what']} |")
-    lines += [
+    return lines + [
         f"| `heldout_second_person_accuracy` | {_pct(m['heldout_second_person_accuracy'])} | | a second person asked about by name, after a first one's answer |",
         f"| `scope_mid_chat_rate` | {_pct(m['scope_mid_chat_rate'])} | | an out-of-scope request after a question and its answer gets the scope answer |",
         f"| `heldout_profile_accuracy` | {_pct(m['heldout_profile_accuracy'])} | | \"Tell me about X\": facts right in the profile |",
@@ -144,6 +157,12 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "",
         "![base vs assistant](base_vs_assistant.png)",
         "",
+    ]
+
+
+def _base_reading(m: dict, world) -> list[str]:
+    """What the base model writes when it is asked a question as document text, by kind of reply."""
+    return [
         "## What the base model does with a question",
         "",
         f"Documents that answer a question (about places and fine-tuning people only, never a held-out person; "
@@ -152,8 +171,12 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "| people | " + " | ".join(ev.REPLY_KINDS) + " |",
         "|---|" + "---|" * len(ev.REPLY_KINDS),
     ] + [f"| {label} | " + " | ".join(_pct(m["base_reply_kinds"][split][k]) for k in ev.REPLY_KINDS) + " |"
-         for split, label in (("heldout", "held-out"), ("sft", "fine-tuning"))] + [
-        "",
+         for split, label in (("heldout", "held-out"), ("sft", "fine-tuning"))] + [""]
+
+
+def _paired(rows: list[dict]) -> list[str]:
+    """The side-by-side prompts: what the base model continues and what the assistant answers."""
+    lines = [
         "## The same prompts, both models (greedy)",
         "",
         "| prompt | base model (continues the document) | assistant |",
@@ -162,8 +185,12 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
     for r in rows:
         cell = lambda s: s.strip().replace("\n", " ⏎ ").replace("|", "\\|")[:160]  # noqa: E731
         lines.append(f"| {cell(r['prompt'])} | {cell(r['base'])} | {cell(r['assistant'])} |")
-    lines += [
-        "",
+    return lines + [""]
+
+
+def _iterating(m: dict) -> list[str]:
+    """The deployment log's failure classes before the fix, and every assistant figure before and after it."""
+    lines = [
         "## Iterating on the assistant",
         "",
         f"The first assistant ({m['sft_conversations']:,} conversations) follows a first, narrower guideline. "
@@ -193,6 +220,13 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         (f"Nothing got more than {_points(FIX_TOLERANCE)} worse." if not worse else
          f"**Worse by more than {_points(FIX_TOLERANCE)} after the fix:** {', '.join(worse)}."),
         "",
+    ]
+    return lines
+
+
+def _cost(m: dict) -> list[str]:
+    """Tokens, FLOPs and seconds of both phases, and the same arithmetic at Llama-2 7B's scale."""
+    lines = [
         "## What it cost",
         "",
         "| phase | tokens | FLOPs (6·N·D + attention) | seconds |",
@@ -210,12 +244,17 @@ def write_report(run, metrics: dict, details: dict, histories: dict, *, world, b
         "",
         "![loss curves](loss_curves.png)",
     ]
+    return lines
+
+
+def _augmentation(out: Path, m: dict) -> list[str]:
+    """Held-out and stored accuracy of this run beside the other runs of its preset (the --augment ablation)."""
     others = ablation_runs(out, m["preset"])
-    if others:
-        lines += ["", "## Knowledge augmentation (other runs of this preset)", "",
-                  "| biographies per person | held-out accuracy | base stored accuracy |", "|---|---|---|",
-                  f"| {m['augment']} (this run) | {_pct(m['heldout_accuracy'])} | {_pct(m['base_stored_accuracy'])} |"]
-        for o in others:
-            lines.append(f"| {o.get('augment')} | {_pct(o.get('heldout_accuracy'))} | {_pct(o.get('base_stored_accuracy'))} |")
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out / "report.md"
+    if not others:
+        return []
+    lines = ["", "## Knowledge augmentation (other runs of this preset)", "",
+             "| biographies per person | held-out accuracy | base stored accuracy |", "|---|---|---|",
+             f"| {m['augment']} (this run) | {_pct(m['heldout_accuracy'])} | {_pct(m['base_stored_accuracy'])} |"]
+    for o in others:
+        lines.append(f"| {o.get('augment')} | {_pct(o.get('heldout_accuracy'))} | {_pct(o.get('base_stored_accuracy'))} |")
+    return lines

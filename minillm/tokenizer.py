@@ -1,49 +1,10 @@
 """
 Byte-level BPE: the tokenizer that turns text into the integers a GPT reads.
 
-What it is. A GPT sees a sequence of integer ids, one per *token*. Byte-level BPE (byte pair encoding,
-Sennrich et al. 2016; byte-level as in GPT-2) starts from the 256 possible bytes of UTF-8, so any string
-in any language -- Chinese, emoji, code, a NUL byte -- can be encoded and nothing is ever "unknown".
-Training then glues the most frequent adjacent pair of tokens into a new token, again and again, until
-the vocabulary has the size we asked for. Frequent words become one token, rare words a few pieces.
-
-Why byte-level BPE. Characters would make sequences long (the model spends its context on letters);
-whole words would need a huge vocabulary and still fail on new words. BPE sits in between and is learned
-from the data. Working on bytes rather than Unicode characters keeps the base vocabulary at 256.
-
-How training works (`Tokenizer.train`):
-  1. Pre-split the text with a regex (SPLIT_PATTERN, the one GPT-4 uses) into chunks: words with their
-     leading space, runs of up to 3 digits, punctuation, whitespace. Merges never cross a chunk boundary,
-     so " dog" and " dog." share the token " dog" and no token glues a word to its full stop.
-  2. Count each *unique* chunk once, with its frequency as a weight. Natural text repeats its words a lot,
-     so 10 MB of text becomes tens of thousands (at most a few hundred thousand) of unique chunks.
-  3. Count adjacent pairs over the unique chunks (weighted). Pick the most frequent pair, give it the next
-     id, and replace it in every chunk that contains it. An index pair -> chunks lets us touch only
-     those chunks and update the pair counts by the difference, so one merge costs what it changes,
-     not a pass over the whole corpus (this is what makes a 4k vocabulary take seconds, not hours).
-  4. Ties are broken deterministically: highest count first, then the smallest pair (id_a, id_b).
-     The same text and vocab_size always give the same merges, hence the same fingerprint.
-`Tokenizer.train_readable` is the textbook version of the same loop (recount every pair at every merge):
-read it first; `train` is what it becomes once the counts are updated instead of recounted.
-
-One rule beyond textbook BPE: never create a token whose bytes already exist as a token.
-tiktoken, the fast Rust engine we hand the merges to, does not store "merge (a, b)"; it stores the bytes
-each merge produces, with a rank, and encodes by repeatedly merging "the adjacent pair whose concatenated
-bytes has the lowest rank" (and returns a whole chunk as one token if its bytes are a token). If two
-merges produced the same bytes ((ab, c) and (a, bc) both give "abc"), tiktoken could not tell them apart
-and its ids would differ from the readable encoder's. So when the best pair's bytes already exist, that
-pair is skipped for good and the next best pair is merged. With merges applied left to right inside
-fixed chunks this situation is rare (random-text fuzzing did not hit it), but the rule makes it
-impossible by construction, and the constructor refuses a merge list with duplicate bytes.
-`encode` (tiktoken) and `encode_readable` (the loop a student writes, below) give identical ids for
-trained merges; the tests check this on Chinese, emoji, code, whitespace runs and digits, and on many
-random strings. (A hand-written merge list can still disagree, e.g. (b,c), (a,b), (ab,c): the readable
-encoder stops at [a, bc] on "abc" while tiktoken returns the token "abc"; training never produces
-such a list, because once bc is merged before ab, no "ab" is ever followed by a lone "c".)
-
-Special tokens. The last 4 ids are <|bos|> <|user|> <|assistant|> <|end|>. `encode` is for ordinary
-text: the literal string "<|end|>" in text becomes ordinary byte tokens, never the special id, so
-what a user types can never forge the chat template. Only `minillm.chat.render` inserts special ids.
+`Tokenizer` learns its merges from text (`train`; `train_readable` is the textbook loop), encodes with tiktoken's
+engine (`encode`) or in plain Python (`encode_readable`), and ends its vocabulary with four special tokens.
+It is the course's own tokenizer: minillm.gpt2 is GPT-2's, for comparison only, and minillm.hf writes this one in
+the Hugging Face format.
 """
 from __future__ import annotations
 
@@ -58,6 +19,16 @@ from typing import Iterable
 import regex
 import tiktoken
 
+# What it is. A GPT sees a sequence of integer ids, one per *token*. Byte-level BPE (byte pair encoding,
+# Sennrich et al. 2016; byte-level as in GPT-2) starts from the 256 possible bytes of UTF-8, so any string
+# in any language -- Chinese, emoji, code, a NUL byte -- can be encoded and nothing is ever "unknown".
+# Training then glues the most frequent adjacent pair of tokens into a new token, again and again, until
+# the vocabulary has the size we asked for. Frequent words become one token, rare words a few pieces.
+#
+# Why byte-level BPE. Characters would make sequences long (the model spends its context on letters);
+# whole words would need a huge vocabulary and still fail on new words. BPE sits in between and is learned
+# from the data. Working on bytes rather than Unicode characters keeps the base vocabulary at 256.
+
 # GPT-4's (cl100k_base) pre-split pattern, read left to right as alternatives:
 #   '(?i:[sdmt]|ll|ve|re)          English contractions: 's 'd 'm 't 'll 've 're
 #   [^\r\n\p{L}\p{N}]?+\p{L}++     a word, with at most one leading non-letter (usually the space)
@@ -68,6 +39,9 @@ SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
+# Special tokens. The last 4 ids are <|bos|> <|user|> <|assistant|> <|end|>. `encode` is for ordinary
+# text: the literal string "<|end|>" in text becomes ordinary byte tokens, never the special id, so
+# what a user types can never forge the chat template. Only `minillm.chat.render` inserts special ids.
 SPECIAL_TOKENS = ("<|bos|>", "<|user|>", "<|assistant|>", "<|end|>")
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT = "minillm-bpe"
@@ -85,6 +59,56 @@ def merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+def _unique_chunks(text: str | Iterable[str], pattern: str) -> tuple[list[list[int]], list[int]]:
+    """The text split by the pattern into chunks, each unique chunk once as its bytes, with how often it occurs."""
+    compiled = regex.compile(pattern)
+    chunk_counts: Counter = Counter()
+    for doc in ([text] if isinstance(text, str) else text):
+        if not isinstance(doc, str):
+            raise TypeError(f"train() wants a str or an iterable of str, got an item of type {type(doc).__name__}")
+        _check_utf8(doc)
+        chunk_counts.update(compiled.findall(doc))
+    return [list(c.encode("utf-8")) for c in chunk_counts], list(chunk_counts.values())
+
+
+def _pair_counts(chunks: list[list[int]], weights: list[int]):
+    """(counts, where): each adjacent pair's count weighted by its chunk's, and the chunks it occurs in."""
+    counts: Counter = Counter()
+    where: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for i, (ids, w) in enumerate(zip(chunks, weights)):
+        for pair in zip(ids, ids[1:]):
+            counts[pair] += w
+            where[pair].add(i)
+    return counts, where
+
+
+def _replace_pair(chunks, weights, where, pair, new_id) -> Counter:
+    """Merge `pair` into new_id in every chunk that holds it (in place); returns how each pair's count changed."""
+    delta: Counter = Counter()
+    for i in where.pop(pair):
+        result = _merge_tracking(chunks[i], pair, new_id, weights[i], delta)
+        if result is not None:        # None: a stale index entry, the pair left this chunk earlier
+            chunks[i], born = result
+            for p in born:
+                where[p].add(i)
+    return delta
+
+
+def _update_counts(counts: Counter, heap: list, delta: Counter, merged, forbidden: set) -> None:
+    """Apply the changes of one merge to the counts, pushing each changed pair's new count on the heap."""
+    counts.pop(merged, None)
+    for p, d in delta.items():
+        if d == 0 or p == merged:
+            continue
+        c = counts[p] + d
+        if c > 0:
+            counts[p] = c
+            if p not in forbidden:
+                heapq.heappush(heap, (-c, p))
+        else:
+            del counts[p]
 
 
 def _merge_tracking(ids, pair, new_id, weight, delta):
@@ -167,7 +191,7 @@ class Tokenizer:
         ranks: dict[bytes, int] = {}
         for i, tok in enumerate(vocab):
             if tok in ranks:
-                # tiktoken needs one rank per distinct byte string (see the module docstring)
+                # tiktoken needs one rank per distinct byte string (see the rule above Tokenizer.train)
                 raise ValueError(f"tokens {ranks[tok]} and {i} both stand for the bytes {tok!r}; tiktoken needs "
                                  "every token's bytes to be unique: train the merges with Tokenizer.train")
             ranks[tok] = i
@@ -180,34 +204,44 @@ class Tokenizer:
         )
 
     # ------------------------------------------------------------------ training
+    # How training works:
+    #   1. Pre-split the text with a regex (SPLIT_PATTERN, the one GPT-4 uses) into chunks: words with their
+    #      leading space, runs of up to 3 digits, punctuation, whitespace. Merges never cross a chunk boundary,
+    #      so " dog" and " dog." share the token " dog" and no token glues a word to its full stop.
+    #   2. Count each *unique* chunk once, with its frequency as a weight. Natural text repeats its words a lot,
+    #      so 10 MB of text becomes tens of thousands (at most a few hundred thousand) of unique chunks.
+    #   3. Count adjacent pairs over the unique chunks (weighted). Pick the most frequent pair, give it the next
+    #      id, and replace it in every chunk that contains it. An index pair -> chunks lets us touch only
+    #      those chunks and update the pair counts by the difference, so one merge costs what it changes,
+    #      not a pass over the whole corpus (this is what makes a 4k vocabulary take seconds, not hours).
+    #   4. Ties are broken deterministically: highest count first, then the smallest pair (id_a, id_b).
+    #      The same text and vocab_size always give the same merges, hence the same fingerprint.
+    # `Tokenizer.train_readable` is the textbook version of the same loop (recount every pair at every merge):
+    # read it first; `train` is what it becomes once the counts are updated instead of recounted.
+    #
+    # One rule beyond textbook BPE: never create a token whose bytes already exist as a token.
+    # tiktoken, the fast Rust engine we hand the merges to, does not store "merge (a, b)"; it stores the bytes
+    # each merge produces, with a rank, and encodes by repeatedly merging "the adjacent pair whose concatenated
+    # bytes has the lowest rank" (and returns a whole chunk as one token if its bytes are a token). If two
+    # merges produced the same bytes ((ab, c) and (a, bc) both give "abc"), tiktoken could not tell them apart
+    # and its ids would differ from the readable encoder's. So when the best pair's bytes already exist, that
+    # pair is skipped for good and the next best pair is merged. With merges applied left to right inside
+    # fixed chunks this situation is rare (random-text fuzzing did not hit it), but the rule makes it
+    # impossible by construction, and the constructor refuses a merge list with duplicate bytes.
     @classmethod
     def train(cls, text: str | Iterable[str], vocab_size: int, *, pattern: str = SPLIT_PATTERN,
               progress: bool = False) -> "Tokenizer":
-        """Learn vocab_size - 256 - 4 merges from text (a string or an iterable of documents)."""
+        """Learn vocab_size - 256 - 4 merges from text (a string or an iterable of documents): the steps and
+        the one rule beyond textbook BPE are in the comment above."""
         n_merges = vocab_size - 256 - len(SPECIAL_TOKENS)
         if n_merges < 0:
             raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} "
                              f"(256 bytes + {len(SPECIAL_TOKENS)} special tokens), got {vocab_size}")
-        compiled = regex.compile(pattern)
-
         # 1-2. pre-split into chunks and count each unique chunk once
-        chunk_counts: Counter = Counter()
-        for doc in ([text] if isinstance(text, str) else text):
-            if not isinstance(doc, str):
-                raise TypeError(f"train() wants a str or an iterable of str, got an item of type {type(doc).__name__}")
-            _check_utf8(doc)
-            chunk_counts.update(compiled.findall(doc))
-        chunks = [list(c.encode("utf-8")) for c in chunk_counts]
-        weights = list(chunk_counts.values())
-
-        # 3. weighted pair counts, and which chunks contain each pair
-        counts: Counter = Counter()
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)
-        for i, (ids, w) in enumerate(zip(chunks, weights)):
-            for pair in zip(ids, ids[1:]):
-                counts[pair] += w
-                where[pair].add(i)
-        # max-heap by (count, then smallest pair) via negated counts; stale entries are skipped on pop
+        chunks, weights = _unique_chunks(text, pattern)
+        # 3. weighted pair counts and which chunks contain each pair; a max-heap by (count, then smallest pair)
+        # via negated counts, whose stale entries are skipped on pop
+        counts, where = _pair_counts(chunks, weights)
         heap = [(-c, p) for p, c in counts.items()]
         heapq.heapify(heap)
 
@@ -215,10 +249,8 @@ class Tokenizer:
         known = set(vocab)            # bytes of every token so far
         forbidden = set()             # pairs whose bytes already existed as a token: never merged
         merges: list[tuple[int, int]] = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n_merges, desc="BPE merges")
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n_merges, desc="BPE merges", disable=not progress)
         while len(merges) < n_merges:
             if not heap:
                 raise ValueError(
@@ -229,36 +261,17 @@ class Tokenizer:
                 continue                      # stale heap entry (the count changed since it was pushed)
             new_bytes = vocab[pair[0]] + vocab[pair[1]]
             if new_bytes in known:
-                forbidden.add(pair)           # the rule from the docstring: never merge it
+                forbidden.add(pair)           # the rule above: never merge it
                 continue
-            new_id = len(vocab)
             vocab.append(new_bytes)
             known.add(new_bytes)
             merges.append(pair)
-            # replace the pair in the chunks that contain it; only the neighbours of each replaced
-            # occurrence change, so the pair counts are updated by those local differences
-            delta: Counter = Counter()
-            for i in where.pop(pair):
-                result = _merge_tracking(chunks[i], pair, new_id, weights[i], delta)
-                if result is not None:        # None: a stale index entry, the pair left this chunk earlier
-                    chunks[i], born = result
-                    for p in born:
-                        where[p].add(i)
-            counts.pop(pair, None)
-            for p, d in delta.items():
-                if d == 0 or p == pair:
-                    continue
-                c = counts[p] + d
-                if c > 0:
-                    counts[p] = c
-                    if p not in forbidden:
-                        heapq.heappush(heap, (-c, p))
-                else:
-                    del counts[p]
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            # 4. replace the pair where it occurs; only the neighbours of each replaced occurrence change, so
+            # the pair counts move by those local differences
+            delta = _replace_pair(chunks, weights, where, pair, len(vocab) - 1)
+            _update_counts(counts, heap, delta, pair, forbidden)
+            bar.update(1)
+        bar.close()
         return cls(merges, pattern=pattern)
 
     @classmethod
@@ -292,7 +305,14 @@ class Tokenizer:
         return self.encoding.encode_ordinary(text)
 
     def encode_readable(self, text: str) -> list[int]:
-        """The same ids as encode(), in plain Python: split, then replay the merges in the order learned."""
+        """The same ids as encode(), in plain Python: split, then replay the merges in the order learned.
+
+        `encode` (tiktoken) and `encode_readable` (the loop a student writes) give identical ids for
+        trained merges; the tests check this on Chinese, emoji, code, whitespace runs and digits, and on many
+        random strings. (A hand-written merge list can still disagree, e.g. (b,c), (a,b), (ab,c): the readable
+        encoder stops at [a, bc] on "abc" while tiktoken returns the token "abc"; training never produces
+        such a list, because once bc is merged before ab, no "ab" is ever followed by a lone "c".)
+        """
         _check_utf8(text)
         ids_out = []
         for chunk in self._compiled.findall(text):

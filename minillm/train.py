@@ -1,19 +1,9 @@
 """One training loop for both phases: pretraining and supervised fine-tuning (SFT).
 
 Pretraining and SFT are the same algorithm, next-token prediction with AdamW; only the batches
-differ (SFT batches carry -1 targets where the loss is masked). So there is one loop, in the
-spirit of nanoGPT's train.py: `train` reads top to bottom in phases, each a small function above it
-
-    set up (optimizer, fp16 loss scaler) -> resume a saved run (_resume) -> wrap (DDP, torch.compile: _wrap)
-    -> each step: lr (linear warmup, then cosine decay)
-       -> forward/backward on grad_accum micro-batches (_forward_backward: autocast, loss scaled for fp16)
-       -> clip the gradient norm, AdamW (or Muon) step (_optimizer_step)
-       -> log, evaluate (_evaluate), checkpoint (_save) when due
-
-The caller supplies the data as `get_batch(i) -> (x, y)`, a pure function of the micro-step index
-i = step * grad_accum + micro. Because the batch depends only on i, and the checkpoint stores the
-weights, the optimizer moments and the random-number state (dropout), a run resumed from a
-checkpoint continues exactly as if it had never stopped.
+differ (SFT batches carry -1 targets where the loss is masked). So there is one loop, `train`, in the
+spirit of nanoGPT's train.py. Only the loop is here: the batches come from minillm.data, the optimizer from
+the model (Muon: minillm.optim), the device and precision from minillm.device, the processes from minillm.distributed.
 """
 import csv
 import io
@@ -161,6 +151,14 @@ def _wrap(model, cfg: TrainConfig, runtime: Runtime, procs: int, steps_left: boo
     return eager, eager
 
 
+def _due(done: int, cfg: TrainConfig, evaluating: bool) -> tuple[bool, bool, bool]:
+    """(log, evaluate, checkpoint): what the end of step `done` (counted from 1) is due; the last step does all."""
+    last = done == cfg.max_steps
+    return (done == 1 or done % cfg.log_interval == 0 or last,
+            evaluating and (bool(cfg.eval_interval and done % cfg.eval_interval == 0) or last),
+            bool(cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0) or last)
+
+
 def _forward_backward(fwd, get_batch, step: int, cfg: TrainConfig, runtime: Runtime, scaler):
     """Accumulate gradients over grad_accum micro-batches; return the step's mean loss (a tensor) and its shape."""
     device = runtime.device
@@ -178,10 +176,12 @@ def _forward_backward(fwd, get_batch, step: int, cfg: TrainConfig, runtime: Runt
     return loss_sum, x_all.shape
 
 
-def _compiled_step(forward, eager, optimizer, get_batch, step, cfg, runtime, scaler):
-    """(loss, shape, forward) of a step through the compiled model. torch.compile often fails only when
-    its first batch arrives (no C++ compiler, unsupported platform): then the step is redone eagerly, from
-    the same random state, and forward is the eager model from then on."""
+def _gradients(forward, eager, optimizer, get_batch, step, cfg, runtime, scaler):
+    """(loss, shape, forward) of a step's forward and backward passes, through the compiled model when there is
+    one. torch.compile often fails only when its first batch arrives (no C++ compiler, unsupported platform):
+    then the step is redone eagerly, from the same random state, and forward is the eager model from then on."""
+    if forward is eager:
+        return (*_forward_backward(eager, get_batch, step, cfg, runtime, scaler), eager)
     device = runtime.device
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
@@ -206,6 +206,44 @@ def _optimizer_step(model, optimizer, scaler, cfg: TrainConfig):
     optimizer.zero_grad(set_to_none=True)  # frees the gradients instead of writing zeros into them
 
 
+class _Meter:
+    """Throughput since the last log line and the wall time of the whole run. Time spent logging, evaluating
+    and saving is left out of tokens/s: `restart` after them."""
+
+    def __init__(self, model, peak: float | None, seconds_before: float):
+        self.model, self.peak, self.seconds_before = model, peak, seconds_before
+        self.flops_per_token = {}   # by sequence length (SFT batches are shorter than block_size)
+        self.t_start = self.t_log = time.perf_counter()
+        self.tokens_since_log = 0
+
+    def count(self, state: _Progress, shape, grad_accum: int) -> None:
+        """Add one optimizer step of micro-batches of `shape` (B, T) to the run's tokens and FLOPs."""
+        B, T = shape
+        if T not in self.flops_per_token:
+            self.flops_per_token[T] = self.model.flops_per_token(training=True, seq_len=T)
+        n = B * T * grad_accum
+        state.tokens += n
+        state.flops += self.flops_per_token[T] * n
+        self.tokens_since_log += n
+        self.last_T = T
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.t_start
+
+    def log_row(self, done: int, loss_value: float, lr: float, state: _Progress, scaler) -> dict:
+        """The history's row for step `done`: its loss, rate, throughput and MFU since the last log."""
+        now = time.perf_counter()
+        tokens_per_s = self.tokens_since_log / max(now - self.t_log, 1e-9)
+        flops = self.flops_per_token[self.last_T]
+        return {"step": done, "loss": loss_value, "lr": lr, "tokens": state.tokens, "tokens_per_s": tokens_per_s,
+                "mfu": flops * tokens_per_s / self.peak if self.peak else None,
+                "elapsed": self.seconds_before + now - self.t_start,
+                **({"loss_scale": scaler.get_scale()} if scaler.is_enabled() else {})}  # fp16: falls on overflow
+
+    def restart(self) -> None:
+        self.t_log, self.tokens_since_log = time.perf_counter(), 0
+
+
 def _evaluate(model, eval_fn, runtime: Runtime) -> dict:
     """eval_fn(model) in eval mode, without gradients, on its own copy of the RNG state (eval may sample;
     training's dropout draws stay unchanged)."""
@@ -218,131 +256,108 @@ def _evaluate(model, eval_fn, runtime: Runtime) -> dict:
     return metrics
 
 
-def _save(out_dir, model, optimizer, scaler, tokenizer, history: list, *, step: int, extra: dict):
-    """A checkpoint a run resumes from: weights, optimizer and RNG state, the history, the loop's counters."""
+def _add_metrics(history: list, done: int, metrics: dict) -> None:
+    """Evaluation metrics into the history: into step `done`'s row when that step was logged, else a row of their own."""
+    if history and history[-1]["step"] == done:
+        history[-1].update(metrics)
+    else:
+        history.append({"step": done, **metrics})
+
+
+def _save(out_dir, model, optimizer, scaler, tokenizer, state: _Progress, cfg: TrainConfig, *, step: int,
+          seconds: float):
+    """A checkpoint a run resumes from: weights, optimizer and RNG state, the history, the caller's facts and the
+    loop's counters."""
+    history = state.history
     last = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
+    extra = {**state.extra, "train_config": asdict(cfg), "tokens": state.tokens, "flops": state.flops,
+             "seconds": seconds}
     save_checkpoint(out_dir, model, step=step, tokenizer=tokenizer, metrics=last, optimizer=optimizer, scaler=scaler,
                     extra=extra,
                     files={"history.json": json.dumps(history, indent=1), "history.csv": history_csv(history)})
 
 
+# `train` reads top to bottom in phases, each a small function above it:
+#
+#     set up (optimizer, fp16 loss scaler) -> resume a saved run (_resume) -> wrap (DDP, torch.compile: _wrap)
+#     -> each step: lr (linear warmup, then cosine decay)
+#        -> forward/backward on grad_accum micro-batches (_gradients: autocast, loss scaled for fp16)
+#        -> clip the gradient norm, AdamW (or Muon) step (_optimizer_step)
+#        -> log, evaluate (_evaluate), checkpoint (_save) when due
+#
+# The caller supplies the data as `get_batch(i) -> (x, y)`, a pure function of the micro-step index
+# i = step * grad_accum + micro. Because the batch depends only on i, and the checkpoint stores the
+# weights, the optimizer moments and the random-number state (dropout), a run resumed from a
+# checkpoint continues exactly as if it had never stopped.
 def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eval_fn=None, out_dir=None,
           resume=False, progress=True, desc="train", on_log=None, tokenizer=None, extra: dict | None = None) -> TrainResult:
-    """Train `model` for cfg.max_steps optimizer steps on batches from get_batch; see the module docstring.
+    """Train `model` for cfg.max_steps optimizer steps on batches from get_batch(i).
 
-    eval_fn(model) -> dict of metrics, run every cfg.eval_interval steps and at the end (in eval
-    mode, without gradients, on its own copy of the RNG state so it does not change training).
-    out_dir: checkpoint there (with history.json / history.csv); resume=True continues from it.
-    on_log(history) is called after every logged step (a notebook redraws its plot there).
-    extra: the caller's own facts to keep in the checkpoint's config.json "extra", beside the loop's own
-    (train_config, tokens, flops, seconds): the course keeps a fingerprint of the training data there.
-    Returns a TrainResult; the model is left in eval mode.
-
-    Launched by torchrun with several processes (minillm.distributed), each process trains on its share of
-    every batch through DistributedDataParallel; only rank 0 shows progress, evaluates, calls on_log and
-    writes checkpoints, and every process returns once the last checkpoint is written.
+    eval_fn(model) -> metrics runs every cfg.eval_interval steps and at the end (eval mode, no gradients, its own
+    RNG state). out_dir: checkpoint there; resume=True continues from it. on_log(history) runs after every logged
+    step (a notebook redraws its plot there). extra: the caller's facts, kept in the checkpoint's "extra" beside the
+    loop's counters (the course keeps its data's fingerprint there). Under torchrun each process trains on its
+    share of every batch through DDP; only rank 0 shows progress, evaluates, calls on_log and saves, and every
+    process returns once the last checkpoint is written. Returns a TrainResult; the model is left in eval mode.
     """
-    # -- set up: the optimizer, the loss scaler (fp16 only), the peak to measure MFU against
+    # -- set up: the optimizer, the loss scaler (fp16 only), dropout's seed (a resume replaces it)
     device = runtime.device
     model.to(device)
     procs, main = distributed.world_size(), distributed.is_main()
     optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                            runtime.device_type, optimizer=cfg.optimizer, muon_lr=cfg.muon_lr)
     scaler = runtime.make_scaler()  # passes everything through unless precision is fp16
-    peak = cfg.peak_flops or peak_flops(runtime)
-    torch.manual_seed(cfg.seed)  # dropout's draws; a resume replaces this with the saved state
+    torch.manual_seed(cfg.seed)
 
-    # -- resume a saved run, or start a new one
+    # -- resume a saved run, or start a new one; wrap for DDP and torch.compile
     if resume and out_dir is not None and (Path(out_dir) / "trainer_state.json").exists():
         state = _resume(out_dir, model, optimizer, scaler, extra)
     else:
         state = _Progress(extra=dict(extra or {}))
-
-    # -- wrap: DDP across processes, torch.compile where it is on
     eager, forward = _wrap(model, cfg, runtime, procs, steps_left=state.start < cfg.max_steps)
 
-    flops_per_token = {}  # by sequence length (SFT batches are shorter than block_size)
+    meter = _Meter(model, cfg.peak_flops or peak_flops(runtime), state.seconds)
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=state.start, desc=desc, disable=not (progress and main))
     if forward is not eager:
         bar.set_postfix_str("compiling (the first step takes a while)")
-    t_start = t_log = time.perf_counter()
-    tokens_since_log = 0
-    bad_loss = None  # the losses since the last finiteness check, summed on the device
+    unchecked = None  # the losses since the last finiteness check, summed on the device
     try:
         for step in range(state.start, cfg.max_steps):
+            done = step + 1
+            log_due, eval_due, checkpoint_due = _due(done, cfg, evaluating=eval_fn is not None and main)
+
             # -- the step: learning rate, forward and backward, the finiteness check, the update
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)   # Muon's groups run at their own scale
-            if forward is eager:
-                loss, (B, T) = _forward_backward(eager, get_batch, step, cfg, runtime, scaler)
-            else:
-                loss, (B, T), forward = _compiled_step(forward, eager, optimizer, get_batch, step, cfg,
-                                                             runtime, scaler)
-
-            done = step + 1
-            log_due = done == 1 or done % cfg.log_interval == 0 or done == cfg.max_steps
-            checkpoint_due = (cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0) or done == cfg.max_steps
-            bad_loss = loss if bad_loss is None else bad_loss + loss   # NaN or inf anywhere stays non-finite
+            loss, shape, forward = _gradients(forward, eager, optimizer, get_batch, step, cfg, runtime, scaler)
+            unchecked = loss if unchecked is None else unchecked + loss   # NaN or inf anywhere stays non-finite
             if device.type == "cpu" or log_due or checkpoint_due:   # checkpoint steps too: never save NaN weights
-                _check_finite(distributed.all_sum(bad_loss.detach()), done, runtime)   # before this step's update
-                bad_loss = None
+                _check_finite(distributed.all_sum(unchecked.detach()), done, runtime)   # before the update
+                unchecked = None
             _optimizer_step(model, optimizer, scaler, cfg)
-
-            n = B * T * cfg.grad_accum
-            if T not in flops_per_token:
-                flops_per_token[T] = model.flops_per_token(training=True, seq_len=T)
-            state.tokens += n
-            tokens_since_log += n
-            state.flops += flops_per_token[T] * n
+            meter.count(state, shape, cfg.grad_accum)
             bar.update(1)
 
-            # -- log, evaluate and save when due
-            logged = False
+            # -- log, evaluate and save when due (on a GPU, the loss is read to the host only here)
             if log_due:
-                # with the finiteness check, the only host syncs of a step, and only at log and checkpoint steps;
-                # the mean over every process's rows
-                loss_value = (distributed.all_sum(loss) / procs).item()
-                now = time.perf_counter()
-                tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
-                state.history.append({
-                    "step": done,
-                    "loss": loss_value,
-                    "lr": lr,
-                    "tokens": state.tokens,
-                    "tokens_per_s": tokens_per_s,
-                    "mfu": flops_per_token[T] * tokens_per_s / peak if peak else None,
-                    "elapsed": state.seconds + now - t_start,
-                    **({"loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),  # fp16: falls on overflow
-                })
+                loss_value = (distributed.all_sum(loss) / procs).item()   # the mean over every process's rows
+                state.history.append(meter.log_row(done, loss_value, lr, state, scaler))
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-                logged = True
-
-            if eval_fn is not None and main and ((cfg.eval_interval and done % cfg.eval_interval == 0)
-                                                 or done == cfg.max_steps):
-                metrics = _evaluate(model, eval_fn, runtime)
-                if state.history and state.history[-1]["step"] == done:
-                    state.history[-1].update(metrics)
-                else:
-                    state.history.append({"step": done, **metrics})
-                logged = True
-
-            if logged and on_log is not None and main:
+            if eval_due:
+                _add_metrics(state.history, done, _evaluate(model, eval_fn, runtime))
+            if (log_due or eval_due) and on_log is not None and main:
                 on_log(state.history)
-
             saved = main and out_dir is not None and checkpoint_due
             if saved:
-                _save(out_dir, model, optimizer, scaler, tokenizer, state.history, step=done,
-                      extra={**state.extra, "train_config": asdict(cfg), "tokens": state.tokens, "flops": state.flops,
-                             "seconds": state.seconds + time.perf_counter() - t_start})
-
-            if logged or saved:  # time spent logging, evaluating and saving does not count against tokens/s
-                t_log, tokens_since_log = time.perf_counter(), 0
+                _save(out_dir, model, optimizer, scaler, tokenizer, state, cfg, step=done, seconds=meter.elapsed())
+            if log_due or eval_due or saved:
+                meter.restart()
     finally:
         bar.close()
     distributed.barrier()   # the others wait until rank 0 has written the last checkpoint
 
-    seconds = state.seconds + time.perf_counter() - t_start if state.start < cfg.max_steps else state.seconds
+    seconds = meter.elapsed() if state.start < cfg.max_steps else state.seconds
     model.eval()
     return TrainResult(model=model, history=state.history, seconds=seconds, tokens=state.tokens, flops=state.flops)

@@ -1,21 +1,7 @@
 """The base model and the assistant side by side: type a prompt, watch both answer.
 
-The course's central comparison, made interactive. Each model gets the prompt the way it was trained
-to read it:
-
-    base model  <|bos|> prompt newline ...            a document; it stops at the next <|bos|>
-                                                      (the end of the document) or the length limit
-    assistant   <|bos|> <|user|> prompt <|end|> <|assistant|> ...   the chat template; it stops at <|end|>
-
-and both replies stream in token by token (minillm.chat.stream_reply), one token of each in turn. Any
-other special token ends a reply too (a model running on past its turn), and none is ever shown as text; a
-conversation longer than the context keeps its newest whole turns (minillm.chat.prompt_and_stops).
-
-`side_by_side(base, assistant, tok)` builds the ipywidgets UI. Where there is no widget frontend
-(nbmake, a terminal) nothing breaks: the widget is built but simply not drawn, its handler `ask(prompt)`
-still works and returns the answers, and without ipywidgets installed the object prints a note instead.
-`compare(prompts, base, assistant, tok)` is the non-interactive version: rows for a printed table
-(`format_table`), the same greedy answers the widget shows.
+The course's central comparison, made interactive (`side_by_side`), or printed as a table (`compare`). The
+prompts and the streaming are minillm.chat's; minillm.evaluate scores the same kind of replies in bulk.
 """
 
 from __future__ import annotations
@@ -28,7 +14,10 @@ from minillm.chat import stream_reply
 
 def compare(prompts, base, assistant, tok, *, max_new_tokens: int = 48, labels=("base", "assistant"),
             as_chat=(False, True)) -> list[dict]:
-    """Every prompt to both models (greedy) -> rows {"prompt", labels[0], labels[1]} plus
+    """The non-interactive version of the widget: rows for a printed table (`format_table`), the same greedy
+    answers the widget shows.
+
+    Every prompt to both models (greedy) -> rows {"prompt", labels[0], labels[1]} plus
     "<label>_stopped" (did the model end by itself). `as_chat` says how each model reads the prompt;
     pass as_chat=(True, True) to compare two assistants."""
     rows = []
@@ -85,6 +74,12 @@ def _panel_html(text: str, state: str) -> str:
 class SideBySide:
     """The UI: a prompt box, a button, sliders for length and temperature, and one panel per model.
 
+    Each model gets the prompt the way it was trained to read it:
+
+        base model  <|bos|> prompt newline ...            a document; it stops at the next <|bos|>
+                                                          (the end of the document) or the length limit
+        assistant   <|bos|> <|user|> prompt <|end|> <|assistant|> ...   the chat template; it stops at <|end|>
+
     `ask(prompt)` is the button's handler: it streams both replies into the panels and returns
     {"prompt", "base", "assistant", "base_stopped", "assistant_stopped"}. It works with or without
     a frontend; `widget` is None when ipywidgets is not installed.
@@ -114,7 +109,11 @@ class SideBySide:
                               w.HBox(columns)])
 
     def ask(self, prompt: str | None = None) -> dict:
-        """Stream both models' replies to `prompt` (default: the text box) into the panels."""
+        """Stream both models' replies to `prompt` (default: the text box) into the panels.
+
+        Both replies stream in token by token (minillm.chat.stream_reply), one token of each in turn. Any
+        other special token ends a reply too (a model running on past its turn), and none is ever shown as text;
+        a conversation longer than the context keeps its newest whole turns (minillm.chat.prompt_and_stops)."""
         if prompt is None:
             prompt = self.prompt.value if self.widget is not None else ""
         elif self.widget is not None:
@@ -159,7 +158,11 @@ class SideBySide:
 
 def side_by_side(base, assistant, tok, **kwargs) -> SideBySide:
     """The interactive comparison; display it (last line of a cell) and type a prompt.
-    Keyword arguments: max_new_tokens, temperature, labels, prompt (see SideBySide)."""
+    Keyword arguments: max_new_tokens, temperature, labels, prompt (see SideBySide).
+
+    This builds the ipywidgets UI. Where there is no widget frontend (nbmake, a terminal) nothing breaks: the
+    widget is built but simply not drawn, its handler `ask(prompt)` still works and returns the answers, and
+    without ipywidgets installed the object prints a note instead."""
     return SideBySide(base, assistant, tok, **kwargs)
 
 

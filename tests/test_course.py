@@ -36,6 +36,13 @@ def test_course_writes_report_metrics_and_checkpoints(smoke_run):
         kinds = metrics["base_reply_kinds"][split]
         assert list(kinds) == list(REPLY_KINDS) and sum(kinds.values()) == pytest.approx(1.0)
     assert "25% of each batch is pretraining text" in report      # the smoke preset's sft_mix, stated
+    # the report's tables show the run's own figures: every target row, and each figure before and after the fix
+    from minillm.report import ASSISTANT_KEYS
+    from minillm.targets import target_rows
+    for t in target_rows(metrics):
+        assert f"| `{t['key']}` | {100 * t['value']:.1f}% | {t['op']} {100 * t['bound']:.1f}% " in report, t["key"]
+    for k in ASSISTANT_KEYS:
+        assert f"| `{k}` | {100 * metrics[k + '_before_fix']:.1f}% | {100 * metrics[k]:.1f}% |" in report, k
     # the deployment log: every class once, worst first; the fix stays within a tenth of the first set
     log = metrics["monitoring_before_fix"]
     assert sorted(r["class"] for r in log) == sorted(c for c, _, _ in LOG_CLASSES)

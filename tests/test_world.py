@@ -420,12 +420,13 @@ def test_the_world_package_needs_only_the_standard_library():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_the_package_names_what_the_old_world_and_guideline_modules_did():
+def test_the_package_names_what_its_readers_import_from_it_as_the_submodules_define_them():
     import minillm.world as W
-    from minillm.world import guideline
-    for name in ("SCOPE_MARKER", "SCOPE_ANSWER", "UNSEEN_CLAUSES", "UNSEEN_WRAPPERS", "CLAUSES", "WRAPPERS",
-                 "compose", "phrased_question", "seen_families", "scope_request", "answer_sentence", "profile_answer"):
-        assert getattr(W, name) is getattr(guideline, name)
-    for name in ("World", "WorldConfig", "load_world", "read_jsonl", "Person", "QAItem",
-                 "QUESTION_TEMPLATES", "BIO_PROBE_TEMPLATES", "IDK_MARKERS", "SMALL_TALK", "FIX_SEED", "EVAL_SEED"):
-        assert hasattr(W, name), name
+    from minillm.world import biographies, entities, guideline
+    for module, names in ((guideline, ("SCOPE_MARKER", "UNSEEN_WRAPPERS", "WRAPPERS", "answer_sentence",
+                                       "QUESTION_TEMPLATES", "BIO_PROBE_TEMPLATES", "IDK_MARKERS", "SMALL_TALK")),
+                          (entities, ("WorldConfig", "Person", "QAItem", "FIX_SEED", "EVAL_SEED", "WORLD_NAME")),
+                          (biographies, ("BIO_LEAD_SENTENCES",))):
+        for name in names:
+            assert getattr(W, name) is getattr(module, name), name
+    assert callable(W.load_world) and callable(W.read_jsonl) and isinstance(W.World, type)

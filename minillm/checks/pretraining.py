@@ -433,6 +433,48 @@ def _largest_difference(model, reference) -> tuple[float, str]:
     return max(diffs)
 
 
+def _step_cases(n_random: int) -> list[dict]:
+    """The training runs the step is checked on: one fixed, then n_random with fresh seeds, rates, lengths and
+    clip norms."""
+    rng = _fresh()
+    cases = [dict(seed=0, max_steps=6, batch_size=4, learning_rate=1e-2, warmup_steps=2, grad_clip=0.5)]
+    for _ in range(n_random):
+        max_steps = rng.randrange(3, 8)
+        cases.append(dict(seed=rng.randrange(2**31), max_steps=max_steps, batch_size=rng.randrange(1, 5),
+                          learning_rate=10 ** rng.uniform(-3, -2), warmup_steps=rng.randrange(1, max_steps),
+                          grad_clip=round(rng.uniform(0.1, 2.0), 2)))
+    return cases
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.allclose(p, q, atol=1e-5, rtol=1e-5) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def _step_hint(model, seed: int, cfg, get_batch) -> str:
+    """The usual mistake whose weights the student's match, else the order of a step."""
+    for mistake, text in _STEP_MISTAKES.items():
+        if mistake == "clip_one" and cfg.grad_clip == 1.0:
+            continue
+        wrong, _ = _step_run(seed, cfg, get_batch, _mistaken_step(mistake))
+        if _same_weights(model, wrong):
+            return text
+    return _STEP_ORDER
+
+
+def _check_step_losses(got_losses: list, want_losses: list[float]) -> None:
+    """Right weights: each step must also have returned its batch's loss, as a number."""
+    for step, (got, want) in enumerate(zip(got_losses, want_losses)):
+        try:
+            got = float(got.detach() if isinstance(got, torch.Tensor) else got)
+        except (TypeError, ValueError, RuntimeError):
+            raise AssertionError(f"the weights are right, but training_step returned {got!r}: return the "
+                                 "batch's loss as a number (loss.item())") from None
+        if not math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-6):
+            raise AssertionError(f"the weights are right, but at step {step} training_step returned {got:.6g} "
+                                 f"where the batch's loss was {want:.6g}: return loss.item() of this step's "
+                                 "forward pass")
+
+
 def check_training_step(student_fn, n_random: int = 3) -> None:
     """student_fn(model, optimizer, x, y, lr, grad_clip) -> the batch's loss (a number): one optimizer step, i.e.
     set every parameter group's learning rate to lr, compute the loss with model(x, y), backpropagate, clip the
@@ -444,13 +486,7 @@ def check_training_step(student_fn, n_random: int = 3) -> None:
     be the ones train() logged. A fixed run, then n_random runs with fresh seeds, rates, lengths and clip norms."""
     from minillm.device import Runtime
     from minillm.train import TrainConfig, train
-    rng = _fresh()
-    cases = [dict(seed=0, max_steps=6, batch_size=4, learning_rate=1e-2, warmup_steps=2, grad_clip=0.5)]
-    for _ in range(n_random):
-        max_steps = rng.randrange(3, 8)
-        cases.append(dict(seed=rng.randrange(2**31), max_steps=max_steps, batch_size=rng.randrange(1, 5),
-                          learning_rate=10 ** rng.uniform(-3, -2), warmup_steps=rng.randrange(1, max_steps),
-                          grad_clip=round(rng.uniform(0.1, 2.0), 2)))
+    cases = _step_cases(n_random)
     runtime = Runtime(torch.device("cpu"), "fp32", "the check's reference")
     largest = 0.0
     # train() seeds torch's generator: forked, the notebook's own random draws stay as they were
@@ -467,7 +503,6 @@ def check_training_step(student_fn, n_random: int = 3) -> None:
 
             torch.manual_seed(seed)
             reference = train(GPT(_STEP_MODEL), get_batch, cfg, runtime, progress=False)
-            want_losses = [h["loss"] for h in reference.history]
             setting = (f"max_steps={cfg.max_steps}, learning_rate={cfg.learning_rate:.3g}, "
                        f"warmup_steps={cfg.warmup_steps}, grad_clip={cfg.grad_clip:g}")
 
@@ -480,29 +515,11 @@ def check_training_step(student_fn, n_random: int = 3) -> None:
 
             model, got_losses = _step_run(seed, cfg, get_batch, call)
             err, name = _largest_difference(model, reference.model)
-            if not all(torch.allclose(a, b, atol=1e-5, rtol=1e-5)
-                       for a, b in zip(model.parameters(), reference.model.parameters())):
-                hint = _STEP_ORDER
-                for mistake, text in _STEP_MISTAKES.items():
-                    if mistake == "clip_one" and cfg.grad_clip == 1.0:
-                        continue
-                    wrong, _ = _step_run(seed, cfg, get_batch, _mistaken_step(mistake))
-                    if all(torch.allclose(a, b, atol=1e-5, rtol=1e-5)
-                           for a, b in zip(model.parameters(), wrong.parameters())):
-                        hint = text
-                        break
+            if not _same_weights(model, reference.model):
                 raise AssertionError(f"after training with {setting}, your model's weights differ from "
-                                     f"minillm.train.train's: largest difference {err:.3g} (in {name}).{hint}")
-            for step, (got, want) in enumerate(zip(got_losses, want_losses)):
-                try:
-                    got = float(got.detach() if isinstance(got, torch.Tensor) else got)
-                except (TypeError, ValueError, RuntimeError):
-                    raise AssertionError(f"the weights are right, but training_step returned {got!r}: return the "
-                                         "batch's loss as a number (loss.item())") from None
-                if not math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-6):
-                    raise AssertionError(f"the weights are right, but at step {step} training_step returned {got:.6g} "
-                                         f"where the batch's loss was {want:.6g}: return loss.item() of this step's "
-                                         "forward pass")
+                                     f"minillm.train.train's: largest difference {err:.3g} (in {name})."
+                                     + _step_hint(model, seed, cfg, get_batch))
+            _check_step_losses(got_losses, [h["loss"] for h in reference.history])
             largest = max(largest, err)
     _ok(f"training step: {len(cases)} short runs ({len(cases) - n_random} fixed, the rest random) end with the same "
         f"weights and losses as minillm.train.train (largest difference {largest:.1e})")

@@ -1,68 +1,64 @@
 """The generated world: the people, places and companies of a fictional continent, and what is written about them.
 
-Why generate a world instead of downloading text: it runs offline, it is small enough for a laptop, and above
-all knowledge becomes measurable. Every person has five facts with a ground truth, so "the assistant answers
-with what pretraining stored" is a number, not an impression. The setting follows Allen-Zhu & Li, *Physics of
-Language Models, Part 3.1* (the "bioS" data): synthetic biographies, question answering fine-tuned on half of
-the people, tested on the other half. The paper's finding, which the course reproduces: a fact can be
-*extracted* after fine-tuning only when pretraining saw it in several differently worded documents
-("knowledge augmentation"); one biography per person is memorised but not extractable.
-
-`World` is what the notebooks use; each of its methods is one call into the module that does the job:
-    entities      the things and their names, and WorldConfig (each preset's sizes: minillm.config)
-    biographies   the bulk of the corpus, the only place a held-out person's facts are written
-    corpus        the pretraining "internet" in six genres; forum: its threads and quiz pages
-    guideline     how users ask and how Minnie answers (data/labeling_guidelines.md as code)
-    sft           the fine-tuning sets written to the guideline
-    evals         the evaluation sets: questions, follow-ups, profiles, out-of-scope requests, probes
-    io            the files under data/
-
-What World makes:
-    World.generate(config)              people (five ATTRIBUTES each, split "sft" / "heldout") and entities
-    world.documents()                   the pretraining "internet": biographies (the bulk), news, stories,
-                                        forum threads, quiz pages, lists
-    world.sft_conversations()           the first fine-tuning set, written to data/labeling_guidelines.md;
-                                        it mentions only "sft" people and has no out-of-scope requests and
-                                        no unknown people
-    world.scope_conversations(n)        the iteration lesson's fix: out-of-scope requests, answered per the guideline
-    world.qa_items(split, phrasing)     one question per person and attribute, for evaluation (standard, unseen
-                                        or new-word phrasing); follow_up_items, profile_items, scope_prompts too
-    world.bio_probes(split)             "Kalin Moravo was born in" -> "Tessaly": what the base model stored
-    world.fake_people(n, seed)          names that belong to nobody
-    world.unknown_person_conversations  "I don't have any information about ...": what fine-tuning cannot fix
-                                        at the cpu size (notebook 08's second part)
-    world.save(dir) / World.load(dir)   jsonl files under data/
-
-Standard library only: the world sits above the tokenizer and the model in the layering but needs neither.
+`World` is what the notebooks use: the pretraining documents, the fine-tuning sets and the evaluation sets, each
+method one call into the submodule that does the job. Standard library only: it needs neither the tokenizer nor
+the model, and sits in the package's first layer with them (the README's layout).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+# Each of World's methods is one call into the module that does the job:
+#     entities      the things and their names, and WorldConfig (each preset's sizes: minillm.config)
+#     biographies   the bulk of the corpus, the only place a held-out person's facts are written
+#     corpus        the pretraining "internet" in six genres; forum: its threads and quiz pages
+#     guideline     how users ask and how Minnie answers (data/labeling_guidelines.md as code)
+#     sft           the fine-tuning sets written to the guideline
+#     evals         the evaluation sets: questions, follow-ups, profiles, out-of-scope requests, probes
+#     io            the files under data/
 from minillm.world import biographies, corpus, entities, evals, guideline, io, sft
-# Every name `from minillm.world import X` reached before the world became a package, so notebooks,
-# benchmarks and students' code keep working.
-from minillm.world.biographies import BIO_LEAD_CLAUSES, BIO_LEAD_SENTENCES, BIO_TEMPLATES
-from minillm.world.corpus import FESTIVALS, GENRES
-from minillm.world.entities import (ASSISTANT_NAME, ATTRIBUTES, DATE_PATTERN, EVAL_SEED, FIX_SEED, INDUSTRIES,
-                                    LANDMARKS, MAJORS, MONTHS, PRONOUNS, SPLITS, WORLD_NAME, City, Company,
-                                    Country, Document, Person, QAItem, University, WorldConfig)
-from minillm.world.forum import FOLLOW_UP_TEMPLATES, INDIRECT
-from minillm.world.guideline import (ANSWER_PREFIXES, ANSWER_TEMPLATES, BIO_PROBE_TEMPLATES, CLAUSES, IDK_INDIRECT,
-                                     IDK_MARKERS, IDK_TEMPLATES, NEW_WORD_CLAUSES, OPENING_WRAPPERS,
-                                     PRONOUN_WRAPPERS, PROFILE_REQUESTS, QUESTION_TEMPLATES, SCOPE_ANSWER,
-                                     SCOPE_CATEGORIES, SCOPE_MARKER, SMALL_TALK, UNSEEN_CLAUSES,
-                                     UNSEEN_PROFILE_REQUESTS, UNSEEN_WRAPPERS, WRAPPERS, Phrasing, answer_sentence,
-                                     compose, follow_up_question, idk_answer, multi_part_question,
-                                     new_word_question, phrased_question, profile_answer, scope_request, seen_families,
-                                     seen_phrasing, standard_question, styled, unseen_question)
+# The names the world class uses, and the ones notebooks, benchmarks and tests import from `minillm.world`
+# (the rest are imported from the submodule that defines them).
+from minillm.world.biographies import BIO_LEAD_SENTENCES
+from minillm.world.entities import (ASSISTANT_NAME, ATTRIBUTES, DATE_PATTERN, EVAL_SEED, FIX_SEED, MONTHS, SPLITS,
+                                    WORLD_NAME, City, Company, Country, Document, Person, QAItem, University,
+                                    WorldConfig)
+from minillm.world.guideline import (ANSWER_TEMPLATES, BIO_PROBE_TEMPLATES, IDK_MARKERS, IDK_TEMPLATES,
+                                     NEW_WORD_CLAUSES, PROFILE_REQUESTS, QUESTION_TEMPLATES, SCOPE_MARKER, SMALL_TALK,
+                                     UNSEEN_WRAPPERS, WRAPPERS, answer_sentence)
 from minillm.world.io import read_jsonl
+
+# Why generate a world instead of downloading text: it runs offline, it is small enough for a laptop, and above
+# all knowledge becomes measurable. Every person has five facts with a ground truth, so "the assistant answers
+# with what pretraining stored" is a number, not an impression. The setting follows Allen-Zhu & Li, *Physics of
+# Language Models, Part 3.1* (the "bioS" data): synthetic biographies, question answering fine-tuned on half of
+# the people, tested on the other half. The paper's finding, which the course reproduces: a fact can be
+# *extracted* after fine-tuning only when pretraining saw it in several differently worded documents
+# ("knowledge augmentation"); one biography per person is memorised but not extractable.
 
 
 class World:
     """People and entities, and every text the course trains or evaluates on. Build with
-    `World.generate(WorldConfig())`; everything after that is a pure function of the world."""
+    `World.generate(WorldConfig())`; everything after that is a pure function of the world.
+
+    What World makes:
+        World.generate(config)              people (five ATTRIBUTES each, split "sft" / "heldout") and entities
+        world.documents()                   the pretraining "internet": biographies (the bulk), news, stories,
+                                            forum threads, quiz pages, lists
+        world.sft_conversations()           the first fine-tuning set, written to data/labeling_guidelines.md;
+                                            it mentions only "sft" people and has no out-of-scope requests and
+                                            no unknown people
+        world.scope_conversations(n)        the iteration lesson's fix: out-of-scope requests, answered per the
+                                            guideline
+        world.qa_items(split, phrasing)     one question per person and attribute, for evaluation (standard, unseen
+                                            or new-word phrasing); follow_up_items, profile_items, scope_prompts too
+        world.bio_probes(split)             "Kalin Moravo was born in" -> "Tessaly": what the base model stored
+        world.fake_people(n, seed)          names that belong to nobody
+        world.unknown_person_conversations  "I don't have any information about ...": what fine-tuning cannot fix
+                                            at the cpu size (notebook 08's second part)
+        world.save(dir) / World.load(dir)   jsonl files under data/
+    """
 
     def __init__(self, config: WorldConfig, countries, cities, universities, companies, majors, people):
         self.config = config

@@ -1,34 +1,8 @@
 """How users ask and how Minnie answers: the labeling guideline (data/labeling_guidelines.md) as code.
 
-A first version of the course fine-tuned on six fixed questions per fact ("Where was X born?", ...).
-The assistant then answered new *people* asked those six ways and failed on new *questions*: "Please
-tell me the birthplace of X." got an answer about X's employer. A model learns the mapping from the
-questions it is shown, so the fine-tuning set has to show how people really ask. Here a question is
-composed from two parts:
-
-    a clause, which says what is asked:   "where was {who} born" / "where {who} was born" / "{whose} hometown"
-    a wrapper, which says how:            "{DQ}?"  "Can you tell me {IQ}?"  "Tell me {NP}."  "{Name}: {DQ}?"
-
-and a surface style (as typed: lower case but for the name, no question mark). Clauses come in four
-grammatical forms so that most wrappers can take most clauses: a direct question (DQ), an indirect one (IQ),
-a noun phrase (NP) and a noun phrase that needs the name ("the hometown of {who}").
-Each attribute has several clause *families* (one wording in the forms it has) and there are several
-wrapper families, so a fact can be asked in hundreds of ways.
-
-Some families are kept out of every fine-tuning set (`UNSEEN_CLAUSES`, `UNSEEN_WRAPPERS`): questions built
-from them measure whether the assistant answers questions it was never shown, the way held-out people
-measure whether it answers about people it was never shown. Unseen clauses arrange words that the answers and
-the biographies tie to the attribute in a new way ("the company X works for", "X works for which company?"):
-the model can only map a wording to a fact if its data tied the two somewhere (unseen clauses made of words
-only the biographies use, like "Where was X a student?", were answered 3-89% right per family; bench/RESULTS.md).
-`NEW_WORD_CLAUSES` use words no document uses ("alma mater"): the limit of what fine-tuning on other
-wordings can do, measured on its own.
-
-The answers: one sentence that states the fact with the pronoun as its subject ("She was born in Tessaly.",
-answer_sentence), the five of them for "Tell me about X" (profile_answer), and fixed replies for people who
-don't exist (IDK_TEMPLATES), for requests outside Minnie's scope (SCOPE_ANSWER) and for small talk.
-
-Standard library only, like all of minillm.world.
+The building blocks: the clauses and wrappers a question is composed from, the families kept out of fine-tuning
+to measure with, and the guideline's answers. minillm.world.sft writes the fine-tuning sets from them and
+minillm.world.evals the evaluation sets. Standard library only, like all of minillm.world.
 """
 from __future__ import annotations
 
@@ -37,6 +11,21 @@ from dataclasses import dataclass
 
 from minillm.world.entities import ASSISTANT_NAME, ATTRIBUTES, PRONOUNS, WORLD_NAME, Person
 
+# A first version of the course fine-tuned on six fixed questions per fact ("Where was X born?", ...).
+# The assistant then answered new *people* asked those six ways and failed on new *questions*: "Please
+# tell me the birthplace of X." got an answer about X's employer. A model learns the mapping from the
+# questions it is shown, so the fine-tuning set has to show how people really ask. Here a question is
+# composed from two parts:
+#
+#     a clause, which says what is asked:   "where was {who} born" / "where {who} was born" / "{whose} hometown"
+#     a wrapper, which says how:            "{DQ}?"  "Can you tell me {IQ}?"  "Tell me {NP}."  "{Name}: {DQ}?"
+#
+# and a surface style (as typed: lower case but for the name, no question mark). Clauses come in four
+# grammatical forms so that most wrappers can take most clauses: a direct question (DQ), an indirect one (IQ),
+# a noun phrase (NP) and a noun phrase that needs the name ("the hometown of {who}").
+# Each attribute has several clause *families* (one wording in the forms it has) and there are several
+# wrapper families, so a fact can be asked in hundreds of ways.
+#
 # Clause families: attribute -> family -> forms. {who} is the subject (a name, or "she" in a follow-up),
 # {whose} its possessive ("Kalin Moravo's" / "her"), {whom} its object form, {poss} always the pronoun
 # possessive ("where did Kalin Moravo spend her early years"). "np_name" forms need a name, not a pronoun
@@ -98,6 +87,13 @@ CLAUSES = {
         "echo_employer": {"dq": "{who} works for which company"},
     },
 }
+# Some families are kept out of every fine-tuning set (`UNSEEN_CLAUSES`, `UNSEEN_WRAPPERS`): questions built
+# from them measure whether the assistant answers questions it was never shown, the way held-out people
+# measure whether it answers about people it was never shown. Unseen clauses arrange words that the answers and
+# the biographies tie to the attribute in a new way ("the company X works for", "X works for which company?"):
+# the model can only map a wording to a fact if its data tied the two somewhere (unseen clauses made of words
+# only the biographies use, like "Where was X a student?", were answered 3-89% right per family; bench/RESULTS.md).
+#
 # Kept out of every fine-tuning set: new arrangements of words that the answers and the biographies tie to
 # the attribute: a noun phrase with a relative clause ("the company X works for") and an echo question
 # ("X works for which company?").
@@ -105,7 +101,8 @@ UNSEEN_CLAUSES = {"birth_date": ("date_born_on", "echo_date"), "birth_city": ("c
                   "university": ("university_attended_np", "echo_university"),
                   "major": ("subject_majored_np", "echo_major"), "employer": ("company_works_np", "echo_employer")}
 # Words that no document and no conversation ties to the attribute: asked this way, the assistant has
-# nothing to map the question to. Never in a fine-tuning set; measured as a limit.
+# nothing to map the question to. Never in a fine-tuning set; measured as a limit. `NEW_WORD_CLAUSES` use words
+# no document uses ("alma mater"): the limit of what fine-tuning on other wordings can do, measured on its own.
 NEW_WORD_CLAUSES = {
     "birth_date": {"dq": "what is {whose} natal day", "iq": "what {whose} natal day is", "np": "{whose} natal day"},
     "birth_city": {"dq": "what is {whose} place of origin", "iq": "what {whose} place of origin is",
@@ -167,6 +164,10 @@ PROFILE_REQUESTS = ("Tell me about {name}.", "Who is {name}?", "What do you know
                     "Give me a short profile of {name}.")
 UNSEEN_PROFILE_REQUESTS = ("Can you describe {name}?", "I'd like to hear about {name}.")
 
+# The answers: one sentence that states the fact with the pronoun as its subject ("She was born in Tessaly.",
+# answer_sentence), the five of them for "Tell me about X" (profile_answer), and fixed replies for people who
+# don't exist (IDK_TEMPLATES), for requests outside Minnie's scope (SCOPE_ANSWER) and for small talk.
+#
 # The guideline's answer: one sentence, the pronoun first, one fixed wording per fact (answer = the
 # biography sentence pretraining stored).
 ANSWER_PREFIXES = {"birth_date": "was born on", "birth_city": "was born in", "university": "studied at",
