@@ -1,5 +1,11 @@
-"""The measured values behind the exercise answers that need a run, on a finished one (default runs/cpu, seed 0):
+"""The measured values behind the exercise answers, on a finished run (default runs/cpu, seed 0):
 
+    00, exercises 1 and 4: the notebook's 40 steps of a tiny GPT on one batch in fp32 and in bf16 autocast
+                    (seconds, final loss), and on a batch of random bytes instead of text
+    01, exercises 1 and 2: bytes per token at 512, 1024 and 2048 tokens; tokens per character on the Chinese
+                    sentence before and after a hundred copies of it join the documents
+    03, exercises 1 to 3: 100 pretraining steps at the preset's learning rate and at 10 times it; the tokens
+                    200 exposures per fact take; a matmul's FLOP/s by its size
     05, exercises 1 and 2: fine-tuning on the first set with the loss mask, without it (every token a target),
                     and without a target on the assistant's <|end|>, as the exercises do it
     07, exercise 1: a few-shot prompt (three fine-tuning people's questions, each with the guideline's answer,
@@ -9,6 +15,7 @@
     08, exercise 4: a patch: the first assistant fine-tuned a few steps more on the fix conversations alone
 
     python bench/exercise_answers.py                    # runs/cpu, k = 5 25 100
+    python bench/exercise_answers.py --chapters 00 01 03   # the ones that take seconds (about two minutes)
     python bench/exercise_answers.py --run runs/cpu-seed1 --sizes 10 50
     python bench/exercise_answers.py --chapters 05      # one chapter's
 
@@ -18,16 +25,23 @@ each time (about a minute each).
 """
 import argparse
 import dataclasses
+import math
+import time
 
 import minillm  # noqa: F401  (before torch: the thread policy)
 import torch
 
 from minillm import evaluate as ev
 from minillm.chat import reply
-from minillm.course import ensure_assistant, load_stage, open_run
-from minillm.data import sft_batch, sft_conversations, sft_examples
+from minillm.config import world_config
+from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, load_stage, open_run
+from minillm.data import corpus_tokens, pretrain_batch, sft_batch, sft_conversations, sft_examples
+from minillm.device import choose_runtime, measure_matmul_flops
 from minillm.evaluate import evaluate_assistant
-from minillm.train import train
+from minillm.model import GPT, GPTConfig
+from minillm.tokenizer import Tokenizer
+from minillm.train import TrainConfig, train
+from minillm.world import World
 from minillm.world.guideline import answer_sentence
 
 
@@ -80,16 +94,90 @@ def main():
     ap.add_argument("--run", default="runs/cpu", help="a course run folder (its base model is reused)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 25, 100])
     ap.add_argument("--patch-steps", type=int, default=50, help="08 exercise 4: steps of the patch")
-    ap.add_argument("--chapters", nargs="+", choices=("05", "07", "08"), default=["05", "07", "08"])
+    chapters = ("00", "01", "03", "05", "07", "08")
+    ap.add_argument("--chapters", nargs="+", choices=chapters, default=list(chapters))
     args = ap.parse_args()
     run = open_run(args.run)
-    base, world, tok = load_stage(run, "base")     # with the run's world and tokenizer
+    world = ensure_world(run)
+    tok = ensure_tokenizer(run, world)
+    if "00" in args.chapters:
+        chapter_00(world)
+    if "01" in args.chapters:
+        chapter_01(run, world)
+    if "03" in args.chapters:
+        chapter_03(run, world, tok)
+    if not {"05", "07", "08"} & set(args.chapters):
+        return
+    base, world, tok = load_stage(run, "base", world=world, tok=tok)
     if "05" in args.chapters:
         mask_variants(run, world, tok)
     if "07" in args.chapters:
         few_shot_line(base, world, tok)
     if "08" in args.chapters:
         chapter_08(run, world, tok, args)
+
+
+def chapter_00(world) -> None:
+    """Notebook 00's tiny GPT, 40 steps on one batch: fp32 against bf16 autocast (exercise 1), text against
+    random bytes (exercise 4)."""
+    text = " ".join(d.text for d in world.documents()[:20]).encode("utf-8")
+    batches = {"text": torch.tensor(list(text[: 8 * 65]), dtype=torch.long).view(8, 65),
+               "random bytes": torch.randint(0, 256, (8, 65), generator=torch.Generator().manual_seed(0))}
+    cfg = TrainConfig(max_steps=40, batch_size=8, learning_rate=1e-3, warmup_steps=5, log_interval=1, compile=False)
+    print("00 exercises 1 and 4: notebook 00's tiny GPT, 40 steps on one batch (CPU)")
+    print(f"  {'batch':14s} {'precision':10s} {'seconds':>8s} {'first loss':>11s} {'last loss':>10s}")
+    for label, precision in (("text", "fp32"), ("text", "bf16"), ("random bytes", "fp32")):
+        data = batches[label]
+        torch.manual_seed(0)
+        tiny = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=64))
+        t0 = time.perf_counter()
+        result = train(tiny, lambda step: (data[:, :-1], data[:, 1:]), cfg, choose_runtime("cpu", precision),
+                       progress=False)
+        seconds = time.perf_counter() - t0
+        losses = [h["loss"] for h in result.history]
+        print(f"  {label:14s} {precision:10s} {seconds:8.2f} {losses[0]:11.3f} {losses[-1]:10.3f}", flush=True)
+
+
+def chapter_01(run, world) -> None:
+    """Bytes per token by vocabulary size (exercise 1), and a hundred copies of a Chinese sentence (exercise 2)."""
+    docs = world.documents()
+    sample = "".join(docs[:100])
+    print(f"01 exercise 1: bytes per token on notebook 01's sample ({len(sample.encode()):,} bytes)")
+    for V in (512, 1024, 2048):
+        t = Tokenizer.train(docs, V)
+        print(f"  vocabulary {V:5d}: {len(sample.encode()) / len(t.encode(sample)):.2f} bytes per token", flush=True)
+    chinese = "古老的灯塔矗立在港口边上，每天晚上它的灯光都会引导船只回家。"
+    before = Tokenizer.train(docs, run.preset.vocab_size)
+    after = Tokenizer.train(docs + [chinese] * 100, run.preset.vocab_size)
+    print(f"01 exercise 2: tokens per character on the Chinese sentence, vocabulary {run.preset.vocab_size}: "
+          f"{len(before.encode(chinese)) / len(chinese):.2f} before, {len(after.encode(chinese)) / len(chinese):.2f} "
+          "with a hundred copies in the documents")
+
+
+def chapter_03(run, world, tok) -> None:
+    """100 steps at two learning rates (exercise 1), the tokens 200 exposures take (2), FLOP/s by size (3)."""
+    train_tokens, _ = corpus_tokens(world, tok)
+    print("03 exercise 1: 100 pretraining steps from scratch, batches of 16 (loss at steps 10, 50, 100)")
+    for scale in (1, 10):
+        torch.manual_seed(0)
+        model = GPT(dataclasses.replace(run.preset.model, vocab_size=tok.vocab_size))
+        get_batch = lambda i: pretrain_batch(train_tokens, 16, model.config.block_size,  # noqa: E731
+                                             torch.Generator().manual_seed(i))
+        cfg = dataclasses.replace(run.preset.pretrain, max_steps=100,
+                                  learning_rate=run.preset.pretrain.learning_rate * scale)
+        history = train(model, get_batch, cfg, run.runtime, progress=False).history
+        at = {h["step"]: h["loss"] for h in history if "loss" in h}
+        print(f"  learning rate {cfg.learning_rate:g}: " + ", ".join(f"{at[s]:.3f}" for s in (10, 50, 100)
+                                                                      if s in at), flush=True)
+    print("03 exercise 2: tokens for 200 exposures per fact")
+    for label, cfg in (("one biography per person", world_config(run.preset, augment=1)),
+                       ("the preset", world_config(run.preset))):
+        tokens = sum(len(tok.encode(d)) for d in World.generate(cfg).documents())
+        passes = 200 / cfg.bios_per_person
+        print(f"  {label} ({cfg.bios_per_person} each): corpus {tokens:,} tokens, {passes:g} passes = "
+              f"{passes * tokens / 1e6:.1f}M tokens")
+    print("03 exercise 3: FLOP/s of an n x n matmul on this CPU: " + ", ".join(
+        f"n={n} {measure_matmul_flops(n=n) / 1e9:.0f} G" for n in (64, 128, 256, 512, 2048)))
 
 
 def few_shot_line(base, world, tok) -> None:

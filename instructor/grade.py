@@ -8,7 +8,7 @@ points: the student edition has "YOUR ANSWER HERE" there). Each chapter is one n
 
     pip install -e ".[grading]"
     python instructor/grade.py student-edition                   # -> instructor/student_edition/*.ipynb
-    python instructor/grade.py samples                           # three submissions to try: instructor/samples/
+    python instructor/grade.py samples                           # three students to try (chapters 01, 03): instructor/samples/
     python instructor/grade.py grade instructor/samples --csv grades.csv
     python instructor/grade.py feedback                          # -> instructor/feedback/<student>/<chapter>/
 
@@ -119,23 +119,41 @@ def fill(chapter: str, answers: dict[str, str], drop: tuple[str, ...] = ()) -> d
     return nb
 
 
-# three students for trying the grader: one right, one with a common mistake, one whose code raises
-SAMPLE_CHAPTER = "01_tokenization"
+# three students for trying the grader, each handing in two chapters: one right, one with a common mistake in
+# each chapter (pair counts that only say whether a pair occurs; a training step that never clips the
+# gradients), one whose code raises in each
 SAMPLE_ANSWERS = {
-    "right": {},
-    "wrong": {"count_pairs": "def count_pairs(ids):\n    return {pair: 1 for pair in zip(ids, ids[1:])}"},
-    "crashing": {"merge_pair": "def merge_pair(ids, pair, new_id):\n    raise ValueError('not finished')"},
+    "01_tokenization": {
+        "right": {},
+        "wrong": {"count_pairs": "def count_pairs(ids):\n    return {pair: 1 for pair in zip(ids, ids[1:])}"},
+        "crashing": {"merge_pair": "def merge_pair(ids, pair, new_id):\n    raise ValueError('not finished')"},
+    },
+    "03_pretraining": {
+        "right": {},
+        "wrong": {"training_step": "def training_step(model, optimizer, x, y, lr, grad_clip):\n"
+                                   "    for group in optimizer.param_groups:\n"
+                                   "        group['lr'] = lr\n"
+                                   "    _, loss = model(x, y)\n"
+                                   "    loss.backward()\n"
+                                   "    optimizer.step()\n"
+                                   "    optimizer.zero_grad()\n"
+                                   "    return loss.item()"},
+        "crashing": {"training_step": "def training_step(model, optimizer, x, y, lr, grad_clip):\n"
+                                      "    raise ValueError('not finished')"},
+    },
 }
+SAMPLE_STUDENTS = ("right", "wrong", "crashing")
 
 
 def samples(out: Path | None = None) -> Path:
-    """Three sample submissions of chapter 01 in out/<student>/ (default instructor/samples)."""
+    """Three sample submissions of chapters 01 and 03 in out/<student>/ (default instructor/samples)."""
     out = Path(out or HERE / "samples")
     release()
-    for student, changed in SAMPLE_ANSWERS.items():
-        (out / student).mkdir(parents=True, exist_ok=True)
-        nb = fill(SAMPLE_CHAPTER, {**solutions(SAMPLE_CHAPTER), **changed})
-        (out / student / f"{SAMPLE_CHAPTER}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    for chapter, students in SAMPLE_ANSWERS.items():
+        for student in SAMPLE_STUDENTS:
+            (out / student).mkdir(parents=True, exist_ok=True)
+            nb = fill(chapter, {**solutions(chapter), **students[student]})
+            (out / student / f"{chapter}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
     return out
 
 
@@ -213,7 +231,7 @@ def grade(submissions: Path, csv_path: Path | None = None, chapters: list[str] |
     chapters = [ch for ch in (chapters or [c for c in CHAPTERS if c in handed_in]) if graded_cells(ch)]
     if not chapters:
         raise SystemExit(f"{submissions}: no notebook of a chapter with exercises; name them as the chapters, "
-                         f"e.g. {submissions}/<student>/{SAMPLE_CHAPTER}.ipynb")
+                         f"e.g. {submissions}/<student>/01_tokenization.ipynb")
     release()
     rows = []
     for d in students:
@@ -256,7 +274,7 @@ def main(argv=None):
                    help="default: every chapter someone handed in; a student without it gets 'not submitted'")
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default 600)")
     sub.add_parser("feedback", help="HTML feedback per student from the last grading")
-    sub.add_parser("samples", help=f"three sample submissions of {SAMPLE_CHAPTER} in instructor/samples")
+    sub.add_parser("samples", help=f"three sample submissions of {' and '.join(SAMPLE_ANSWERS)} in instructor/samples")
     args = ap.parse_args(argv)
     try:
         import nbgrader  # noqa: F401
@@ -268,7 +286,7 @@ def main(argv=None):
         rows = grade(args.submissions, args.csv, args.chapters, args.cell_timeout)
         print(f"{len(rows)} rows -> {args.csv}")
     elif args.command == "samples":
-        print(f"sample submissions ({', '.join(SAMPLE_ANSWERS)}): {samples()}")
+        print(f"sample submissions ({', '.join(SAMPLE_STUDENTS)}; {' and '.join(SAMPLE_ANSWERS)}): {samples()}")
     else:
         print(f"feedback: {feedback()}")
 

@@ -1,5 +1,6 @@
 """The bench scripts behind notebook 08 and bench/RESULTS.md run on a finished run and print their tables.
 (Their figures mean something only on the cpu preset; here they run on the smoke run.)"""
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -171,7 +172,21 @@ def test_train_throughput_gpu_mode_runs_its_three_ways_on_a_cpu():
 
 def test_exercise_answers_prints_the_mask_variants_the_few_shot_base_and_each_fix(smoke_run):
     out = bench("exercise_answers.py", "--run", smoke_run, "--sizes", 3)
-    lines = out.splitlines()
+    early, _, out = out.partition("05 exercises 1 and 2: ")
+    # the chapters that take seconds: 00's three tiny runs, 01's tokenizers, 03's two learning rates and counts
+    rows = early.splitlines()
+    assert rows[0].startswith("00 exercises 1 and 4: ")
+    runs = [r.split() for r in rows[2:5]]
+    assert [r[:-4] for r in runs] == [["text"], ["text"], ["random", "bytes"]]
+    assert [r[-4] for r in runs] == ["fp32", "bf16", "fp32"]
+    assert all(abs(float(r[-2]) - math.log(256)) < 0.1 for r in runs)        # each starts at chance, ln 256
+    assert rows[5].startswith("01 exercise 1: ") and [r.split()[1] for r in rows[6:9]] == ["512:", "1024:", "2048:"]
+    assert rows[9].startswith("01 exercise 2: ") and rows[9].endswith("with a hundred copies in the documents")
+    assert rows[10].startswith("03 exercise 1: ") and all(r.startswith("  learning rate ") for r in rows[11:13])
+    assert len(rows[11].split(": ")[1].split(", ")) == 3
+    assert rows[13].startswith("03 exercise 2: ") and all("passes =" in r for r in rows[14:16])
+    assert rows[16].startswith("03 exercise 3: ") and "n=64 " in rows[16] and "n=2048 " in rows[16]
+    lines = ("05 exercises 1 and 2: " + out).splitlines()
     assert lines[0].startswith("05 exercises 1 and 2: ") and lines[2].split()[:3] == ["with", "the", "mask"]
     assert lines[3].split()[:3] == ["without", "the", "mask"] and lines[4].split()[:3] == ["no", "target", "on"]
     assert all(len([c for c in line.split() if c.endswith("%")]) == 3 for line in lines[2:5])

@@ -106,7 +106,7 @@ def test_student_edition_runs_up_to_its_first_exercise(edition, chapter):
 
 
 def test_grading_a_wrong_answer_an_exception_a_loop_a_killed_kernel_a_deleted_check_and_a_copied_reference(tmp_path):
-    ch = grade.SAMPLE_CHAPTER
+    ch = "01_tokenization"
     grade.release()
     right = grade.solutions(ch)
     subs = {
@@ -175,17 +175,24 @@ def test_readme_instructor_commands_run_as_written(tmp_path):
     points = {}
     for r in rows:
         points[r["student"]] = points.get(r["student"], 0) + float(r["points"])
-    assert points == {"right": 3.0, "wrong": 2.0, "crashing": 1.0}
+    assert points == {"right": 3.0 + 4.0, "wrong": 2.0 + 2.0, "crashing": 1.0 + 2.0}   # 01 and 03
     errors = {(r["student"], r["exercise"]): r["error"] for r in rows if r["error"]}
     assert errors == {
         ("wrong", "count_pairs_check"): errors[("wrong", "count_pairs_check")],
         ("crashing", "merge_pair_check"): "AssertionError: your merge([1, 2, 3, 1, 2], (1, 2), 256) raised "
                                           "ValueError: not finished",
+        ("wrong", "training_step_check"): errors[("wrong", "training_step_check")],
+        ("crashing", "training_step_check"): "AssertionError: training_step(model, optimizer, x (4, 8), y (4, 8), "
+                                             "lr=0.005, grad_clip=0.5) raised ValueError: not finished",
     }
     assert "Count every occurrence" in errors[("wrong", "count_pairs_check")]   # the check's hint reaches the CSV
+    assert errors[("wrong", "training_step_check")].endswith(
+        "They match a step without gradient clipping: after loss.backward() and before optimizer.step(), "
+        "call torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip).")
     for student in ("right", "wrong", "crashing"):
-        html = tmp_path / "instructor" / "feedback" / student / grade.SAMPLE_CHAPTER / f"{grade.SAMPLE_CHAPTER}.html"
-        assert "HIDDEN TESTS" not in html.read_text(encoding="utf-8")
+        for chapter in grade.SAMPLE_ANSWERS:
+            html = tmp_path / "instructor" / "feedback" / student / chapter / f"{chapter}.html"
+            assert "HIDDEN TESTS" not in html.read_text(encoding="utf-8")
 
 
 def test_a_missing_folder_is_one_line():
