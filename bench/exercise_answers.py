@@ -25,7 +25,7 @@ each time (about a minute each).
 """
 import argparse
 import dataclasses
-import math
+import os
 import time
 
 import minillm  # noqa: F401  (before torch: the thread policy)
@@ -120,20 +120,26 @@ def main():
 def chapter_00(world) -> None:
     """Notebook 00's tiny GPT, 40 steps on one batch: fp32 against bf16 autocast (exercise 1), text against
     random bytes (exercise 4)."""
-    text = " ".join(d.text for d in world.documents()[:20]).encode("utf-8")
+    text = " ".join(world.documents()[:20]).encode("utf-8")
     batches = {"text": torch.tensor(list(text[: 8 * 65]), dtype=torch.long).view(8, 65),
                "random bytes": torch.randint(0, 256, (8, 65), generator=torch.Generator().manual_seed(0))}
     cfg = TrainConfig(max_steps=40, batch_size=8, learning_rate=1e-3, warmup_steps=5, log_interval=1, compile=False)
-    print("00 exercises 1 and 4: notebook 00's tiny GPT, 40 steps on one batch (CPU)")
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags
+    print(f"00 exercises 1 and 4: notebook 00's tiny GPT, 40 steps on one batch (CPU, "
+          f"{'with' if native else 'without'} native bf16 instructions{'' if flags else ': unknown'})")
     print(f"  {'batch':14s} {'precision':10s} {'seconds':>8s} {'first loss':>11s} {'last loss':>10s}")
     for label, precision in (("text", "fp32"), ("text", "bf16"), ("random bytes", "fp32")):
         data = batches[label]
-        torch.manual_seed(0)
-        tiny = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=64))
-        t0 = time.perf_counter()
-        result = train(tiny, lambda step: (data[:, :-1], data[:, 1:]), cfg, choose_runtime("cpu", precision),
-                       progress=False)
-        seconds = time.perf_counter() - t0
+        seconds = []
+        for _ in range(2):          # the second time: the first also pays for one-time set-up
+            torch.manual_seed(0)
+            tiny = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=64))
+            t0 = time.perf_counter()
+            result = train(tiny, lambda step: (data[:, :-1], data[:, 1:]), cfg, choose_runtime("cpu", precision),
+                           progress=False)
+            seconds.append(time.perf_counter() - t0)
+        seconds = seconds[-1]
         losses = [h["loss"] for h in result.history]
         print(f"  {label:14s} {precision:10s} {seconds:8.2f} {losses[0]:11.3f} {losses[-1]:10.3f}", flush=True)
 

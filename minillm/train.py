@@ -316,11 +316,11 @@ def train(model, get_batch: Callable, cfg: TrainConfig, runtime: Runtime, *, eva
         state = _Progress(extra=dict(extra or {}))
     eager, forward = _wrap(model, cfg, runtime, procs, steps_left=state.start < cfg.max_steps)
 
-    meter = _Meter(model, cfg.peak_flops or peak_flops(runtime), state.seconds)
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=state.start, desc=desc, disable=not (progress and main))
     if forward is not eager:
         bar.set_postfix_str("compiling (the first step takes a while)")
+    meter = _Meter(model, cfg.peak_flops or peak_flops(runtime), state.seconds)   # the clock starts here
     unchecked = None  # the losses since the last finiteness check, summed on the device
     try:
         for step in range(state.start, cfg.max_steps):
