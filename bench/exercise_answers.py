@@ -6,6 +6,9 @@
                     sentence before and after a hundred copies of it join the documents
     03, exercises 1 to 3: 100 pretraining steps at the preset's learning rate and at 10 times it; the tokens
                     200 exposures per fact take; a matmul's FLOP/s by its size
+    04, exercise 2: the base model's name-first probes sampled five times at temperature 1.0 against greedy
+    06, exercise 4: one held-out date-of-birth question asked the first assistant ten times at temperature 1.0
+    07, exercise 2: the released assistant's held-out accuracy at temperatures 0.7 and 1.0 against greedy
     05, exercises 1 and 2: fine-tuning on the first set with the loss mask, without it (every token a target),
                     and without a target on the assistant's <|end|>, as the exercises do it
     07, exercise 1: a few-shot prompt (three fine-tuning people's questions, each with the guideline's answer,
@@ -16,6 +19,7 @@
 
     python bench/exercise_answers.py                    # runs/cpu, k = 5 25 100
     python bench/exercise_answers.py --chapters 00 01 03   # the ones that take seconds (about two minutes)
+    python bench/exercise_answers.py --chapters 04 06 07   # sampling instead of greedy decoding (about a minute)
     python bench/exercise_answers.py --run runs/cpu-seed1 --sizes 10 50
     python bench/exercise_answers.py --chapters 05      # one chapter's
 
@@ -32,11 +36,12 @@ import minillm  # noqa: F401  (before torch: the thread policy)
 import torch
 
 from minillm import evaluate as ev
-from minillm.chat import reply
+from minillm.chat import prompt_and_stops, reply, stop_tokens
 from minillm.config import world_config
 from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, load_stage, open_run
 from minillm.data import corpus_tokens, pretrain_batch, sft_batch, sft_conversations, sft_examples
 from minillm.device import choose_runtime, measure_matmul_flops
+from minillm.generate import generate_many, model_device
 from minillm.evaluate import evaluate_assistant
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import Tokenizer
@@ -94,7 +99,7 @@ def main():
     ap.add_argument("--run", default="runs/cpu", help="a course run folder (its base model is reused)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 25, 100])
     ap.add_argument("--patch-steps", type=int, default=50, help="08 exercise 4: steps of the patch")
-    chapters = ("00", "01", "03", "05", "07", "08")
+    chapters = ("00", "01", "03", "04", "05", "06", "07", "08")
     ap.add_argument("--chapters", nargs="+", choices=chapters, default=list(chapters))
     args = ap.parse_args()
     run = open_run(args.run)
@@ -106,13 +111,18 @@ def main():
         chapter_01(run, world)
     if "03" in args.chapters:
         chapter_03(run, world, tok)
-    if not {"05", "07", "08"} & set(args.chapters):
+    if not {"04", "05", "06", "07", "08"} & set(args.chapters):
         return
     base, world, tok = load_stage(run, "base", world=world, tok=tok)
+    if "04" in args.chapters:
+        sampled_probes(base, world, tok)
     if "05" in args.chapters:
         mask_variants(run, world, tok)
+    if "06" in args.chapters:
+        sampled_question(load_stage(run, "assistant_v1", world=world, tok=tok)[0], world, tok)
     if "07" in args.chapters:
         few_shot_line(base, world, tok)
+        sampled_accuracy(run, load_stage(run, "assistant", world=world, tok=tok)[0], world, tok)
     if "08" in args.chapters:
         chapter_08(run, world, tok, args)
 
@@ -184,6 +194,59 @@ def chapter_03(run, world, tok) -> None:
               f"{passes * tokens / 1e6:.1f}M tokens")
     print("03 exercise 3: FLOP/s of an n x n matmul on this CPU: " + ", ".join(
         f"n={n} {measure_matmul_flops(n=n) / 1e9:.0f} G" for n in (64, 128, 256, 512, 2048)))
+
+
+def sampled_probes(base, world, tok, samples: int = 5) -> None:
+    """04 exercise 2: each name-first probe greedily and `samples` times at temperature 1.0."""
+    probes = world.bio_probes("heldout")
+    prompts = [[tok.bos_id] + tok.encode(prefix) for prefix, _, _ in probes]
+
+    def right(temperature, seed=0):
+        outs = generate_many(base, prompts, stop_tokens=stop_tokens(tok), max_new_tokens=12, temperature=temperature,
+                             device=model_device(base), generator=torch.Generator(model_device(base)).manual_seed(seed))
+        return [tok.decode(ids).strip().startswith(value) for (ids, _), (_, value, _) in zip(outs, probes)]
+
+    greedy = right(0.0)
+    sampled = [right(1.0, seed) for seed in range(samples)]
+    per_probe = [sum(s[i] for s in sampled) for i in range(len(probes))]
+    kept = [n for n, g in zip(per_probe, greedy) if g]
+    found = [n for n, g in zip(per_probe, greedy) if not g]
+    print(f"04 exercise 2: {len(probes)} name-first probes, greedy right {sum(greedy) / len(probes):.1%}; sampled at "
+          f"temperature 1.0 ({samples} seeds) right {sum(per_probe) / (samples * len(probes)):.1%}; of the facts right "
+          f"greedily, {sum(n == samples for n in kept) / max(len(kept), 1):.1%} right in all {samples} samples, "
+          f"{sum(n == 0 for n in kept) / max(len(kept), 1):.1%} in none; of the others, "
+          f"{sum(n > 0 for n in found) / max(len(found), 1):.1%} right in at least one", flush=True)
+
+
+def sampled_question(v1, world, tok, samples: int = 10) -> None:
+    """06 exercise 4: notebook 06's held-out question (a date of birth) greedily and ten times at temperature 1.0."""
+    item = world.qa_items("heldout")[0]
+    values = world.attribute_values(item.attribute)
+    stated = [ev.stated_value(reply(v1, tok, item.question, temperature=1.0, seed=i), item.attribute, values)
+              for i in range(samples)]
+    greedy = ev.stated_value(reply(v1, tok, item.question), item.attribute, values)
+    print(f"06 exercise 4: {item.question!r} (true: {item.answer}; greedy: {greedy}): {samples} samples at "
+          f"temperature 1.0 state the true date {stated.count(item.answer)} times; the others: "
+          f"{', '.join(str(v) for v in stated if v != item.answer) or 'none'}")
+
+
+def sampled_accuracy(run, assistant, world, tok) -> None:
+    """07 exercise 2: the released assistant's held-out accuracy, greedy and sampled (one seed per temperature)."""
+    items = world.qa_items("heldout")
+    values = {a: world.attribute_values(a) for a in {it.attribute for it in items}}
+    prompts = [prompt_and_stops(tok, it.question, as_chat=True) for it in items]
+    cells = []
+    for temperature in (0.0, 0.7, 1.0):
+        outs = generate_many(assistant, [p.ids for p in prompts], stop_tokens=stop_tokens(tok),
+                             max_new_tokens=run.preset.eval_max_new_tokens, temperature=temperature,
+                             device=model_device(assistant),
+                             generator=torch.Generator(model_device(assistant)).manual_seed(0))
+        responses = [ev.Response(it.question, tok.decode(ids), stop == p.end, ids)
+                     for it, p, (ids, stop) in zip(items, prompts, outs)]
+        score = ev.score_answers(responses, items, values, require_stop=True)
+        cells.append(f"temperature {temperature:g} {score['accuracy']:.1%}")
+    print(f"07 exercise 2: the released assistant on the {len(items)} held-out questions, right: " + ", ".join(cells),
+          flush=True)
 
 
 def few_shot_line(base, world, tok) -> None:

@@ -189,9 +189,10 @@ def stream(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=Non
 
 
 def generate_many(model, prompts: list[list[int]], *, stop_tokens, max_new_tokens: int, batch_size: int = 64,
-                  device="cpu", progress=None) -> list[tuple[list[int], int | None]]:
-    """Greedy continuations of many prompts (lists of ids), batched by equal length so no row is padded
-    (the evaluator asks hundreds of questions this way).
+                  device="cpu", progress=None, temperature: float = 0.0,
+                  generator: torch.Generator | None = None) -> list[tuple[list[int], int | None]]:
+    """Continuations of many prompts (lists of ids), batched by equal length so no row is padded (the evaluator
+    asks hundreds of questions this way); greedy unless a temperature is given (with a generator, reproducibly).
     Returns, per prompt, (the new ids without the stop token, the stop token that ended it or None)."""
     by_len = defaultdict(list)
     for i, p in enumerate(prompts):
@@ -202,7 +203,8 @@ def generate_many(model, prompts: list[list[int]], *, stop_tokens, max_new_token
         for s in range(0, len(idxs), batch_size):
             chunk = idxs[s:s + batch_size]
             x = torch.tensor([prompts[i] for i in chunk], dtype=torch.long, device=device)
-            rows = generate(model, x, max_new_tokens, temperature=0.0, stop_tokens=tuple(stop_tokens))
+            rows = generate(model, x, max_new_tokens, temperature=temperature, stop_tokens=tuple(stop_tokens),
+                            generator=generator)
             for i, row in zip(chunk, rows):
                 stopped = bool(row) and row[-1] in stop
                 out[i] = (row[:-1], row[-1]) if stopped else (row, None)

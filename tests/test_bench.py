@@ -1,5 +1,6 @@
 """The bench scripts behind notebook 08 and bench/RESULTS.md run on a finished run and print their tables.
 (Their figures mean something only on the cpu preset; here they run on the smoke run.)"""
+import json
 import math
 import subprocess
 import sys
@@ -186,11 +187,18 @@ def test_exercise_answers_prints_the_mask_variants_the_few_shot_base_and_each_fi
     assert len(rows[11].split(": ")[1].split(", ")) == 3
     assert rows[13].startswith("03 exercise 2: ") and all("passes =" in r for r in rows[14:16])
     assert rows[16].startswith("03 exercise 3: ") and "n=64 " in rows[16] and "n=2048 " in rows[16]
+    assert rows[17].startswith("04 exercise 2: ") and " name-first probes, greedy right " in rows[17]
     lines = ("05 exercises 1 and 2: " + out).splitlines()
     assert lines[0].startswith("05 exercises 1 and 2: ") and lines[2].split()[:3] == ["with", "the", "mask"]
     assert lines[3].split()[:3] == ["without", "the", "mask"] and lines[4].split()[:3] == ["no", "target", "on"]
     assert all(len([c for c in line.split() if c.endswith("%")]) == 3 for line in lines[2:5])
-    out = "\n".join(lines[5:])
+    assert lines[5].startswith("06 exercise 4: ") and "10 samples at temperature 1.0 state the true date" in lines[5]
+    sampled = [l for l in lines if l.startswith("07 exercise 2: ")]
+    assert len(sampled) == 1 and sampled[0].count("temperature ") == 3
+    # the greedy row is the run's own held-out accuracy: the same questions, the same scoring
+    greedy = float(sampled[0].split("temperature 0 ")[1].split("%")[0]) / 100
+    assert greedy == pytest.approx(json.loads((smoke_run / "metrics.json").read_text())["heldout_accuracy"], abs=5e-4)
+    out = "\n".join(l for l in lines[6:] if not l.startswith("07 exercise 2: "))
     assert "answered questions in front" in out.splitlines()[0] and out.startswith("07 exercise 1, the base model with")
     rows = [l.split() for l in out.splitlines() if l.startswith("  ") and l.strip().endswith("%")]
     assert rows[0][0] == "3" and rows[1][0].isdigit() and rows[1][1:3] == ["single-turn", "only"]
