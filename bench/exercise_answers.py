@@ -7,8 +7,10 @@
     03, exercises 1 to 3: 100 pretraining steps at the preset's learning rate and at 10 times it; the tokens
                     200 exposures per fact take; a matmul's FLOP/s by its size
     04, exercise 2: the base model's name-first probes sampled five times at temperature 1.0 against greedy
+    06, exercise 2: the first assistant's fine-tuning with a quarter of the steps: format, stop and facts
     06, exercise 4: one held-out date-of-birth question asked the first assistant ten times at temperature 1.0
     07, exercise 2: the released assistant's held-out accuracy at temperatures 0.7 and 1.0 against greedy
+    07, exercise 4: the first assistant's wrong held-out answers by attribute, beside the base model's stored facts
     05, exercises 1 and 2: fine-tuning on the first set with the loss mask, without it (every token a target),
                     and without a target on the assistant's <|end|>, as the exercises do it
     07, exercise 1: a few-shot prompt (three fine-tuning people's questions, each with the guideline's answer,
@@ -19,7 +21,7 @@
 
     python bench/exercise_answers.py                    # runs/cpu, k = 5 25 100
     python bench/exercise_answers.py --chapters 00 01 03   # the ones that take seconds (about two minutes)
-    python bench/exercise_answers.py --chapters 04 06 07   # sampling instead of greedy decoding (about a minute)
+    python bench/exercise_answers.py --chapters 04 06 07   # sampling, a quarter of the steps, wrong by attribute (4 min)
     python bench/exercise_answers.py --run runs/cpu-seed1 --sizes 10 50
     python bench/exercise_answers.py --chapters 05      # one chapter's
 
@@ -46,7 +48,8 @@ from minillm.evaluate import evaluate_assistant
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import Tokenizer
 from minillm.train import TrainConfig, train
-from minillm.world import World
+from minillm.world import ATTRIBUTES, World
+from minillm.world.biographies import biographies
 from minillm.world.guideline import answer_sentence
 
 
@@ -118,11 +121,15 @@ def main():
         sampled_probes(base, world, tok)
     if "05" in args.chapters:
         mask_variants(run, world, tok)
+    if {"06", "07"} & set(args.chapters):
+        v1 = load_stage(run, "assistant_v1", world=world, tok=tok)[0]
     if "06" in args.chapters:
-        sampled_question(load_stage(run, "assistant_v1", world=world, tok=tok)[0], world, tok)
+        quarter_steps(run, world, tok, v1)
+        sampled_question(v1, world, tok)
     if "07" in args.chapters:
         few_shot_line(base, world, tok)
         sampled_accuracy(run, load_stage(run, "assistant", world=world, tok=tok)[0], world, tok)
+        wrong_by_attribute(run, base, v1, world, tok)
     if "08" in args.chapters:
         chapter_08(run, world, tok, args)
 
@@ -160,7 +167,11 @@ def chapter_01(run, world) -> None:
     sample = "".join(docs[:100])
     print(f"01 exercise 1: bytes per token on notebook 01's sample ({len(sample.encode()):,} bytes)")
     for V in (512, 1024, 2048):
-        t = Tokenizer.train(docs, V)
+        try:
+            t = Tokenizer.train(docs, V)
+        except ValueError:      # a small preset's world (smoke) has too little text for the most merges
+            print(f"  vocabulary {V:5d}: too little text for this many merges")
+            continue
         print(f"  vocabulary {V:5d}: {len(sample.encode()) / len(t.encode(sample)):.2f} bytes per token", flush=True)
     chinese = "古老的灯塔矗立在港口边上，每天晚上它的灯光都会引导船只回家。"
     before = Tokenizer.train(docs, run.preset.vocab_size)
@@ -216,6 +227,50 @@ def sampled_probes(base, world, tok, samples: int = 5) -> None:
           f"greedily, {sum(n == samples for n in kept) / max(len(kept), 1):.1%} right in all {samples} samples, "
           f"{sum(n == 0 for n in kept) / max(len(kept), 1):.1%} in none; of the others, "
           f"{sum(n > 0 for n in found) / max(len(found), 1):.1%} right in at least one", flush=True)
+
+
+def quarter_steps(run, world, tok, v1) -> None:
+    """06 exercise 2: the first assistant's fine-tuning with a quarter of its steps (saved in the run as
+    assistant_v1_short, the exercise's name), against all of them: format (an answer), stop, right facts."""
+    sft = dataclasses.replace(run.preset.sft, max_steps=run.preset.sft.max_steps // 4)
+    short = dataclasses.replace(run, preset=dataclasses.replace(run.preset, sft=sft))
+    rows = [(f"{sft.max_steps} steps", ensure_assistant(short, fix=False, name="assistant_v1_short", world=world, tok=tok)),
+            (f"{run.preset.sft.max_steps} steps", v1)]
+    cells = []
+    for label, model in rows:
+        r = evaluate_assistant(model.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]
+        stops = sum(it["stopped"] for it in r["items"]) / len(r["items"])
+        cells.append(f"{label}: answers {r['answer_rate']:.1%}, ends its turn {stops:.1%}, right {r['accuracy']:.1%}")
+    print("06 exercise 2: the first assistant on the held-out questions, " + "; ".join(cells), flush=True)
+
+
+def wrong_by_attribute(run, base, v1, world, tok) -> None:
+    """07 exercise 4: per attribute, the first assistant's held-out answers that are wrong, and the base model's
+    biography-prefix probes completed right; and whether a fact the probe misses is ever answered right."""
+    items = world.qa_items("heldout")
+    answers = evaluate_assistant(v1, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]["items"]
+    probes = world.bio_probes("heldout", from_biography=True)
+    stored = ev.stored_knowledge(base, tok, probes, device=model_device(base))["items"]
+    # whose fact each probe is: bio_probes goes person by person, attribute by attribute, and skips a fact its
+    # person's first biography opens with (nothing before the value to complete)
+    people = {person.name: person for person in world.people_in("heldout")}
+    owners = [(name, a) for name, person in people.items() for a in ATTRIBUTES
+              if biographies(world, person)[0].split(person.value(a))[0].rstrip()]
+    assert [v for _, v, _ in probes] == [people[n].value(a) for n, a in owners], "bio_probes' order changed"
+    stored_by_fact = {owner: it["correct"] for owner, it in zip(owners, stored)}
+    print(f"07 exercise 4: by attribute, the first assistant's wrong held-out answers and the base model's stored facts")
+    missed_right = missed = 0
+    for attribute in dict.fromkeys(it.attribute for it in items):
+        pairs = [(it, a) for it, a in zip(items, answers) if it.attribute == attribute]
+        ok = [it_["correct"] for p, it_ in zip(probes, stored) if p[2] == attribute]
+        print(f"  {attribute:14s} wrong {sum(not a['correct'] for _, a in pairs):3d} of {len(pairs)}   "
+              f"stored {sum(ok) / max(len(ok), 1):6.1%} of {len(ok)} probes", flush=True)
+    for it, a in zip(items, answers):
+        key = (it.name, it.attribute)
+        if key in stored_by_fact and not stored_by_fact[key]:
+            missed += 1
+            missed_right += a["correct"]
+    print(f"  facts the probe misses: {missed}, answered right: {missed_right}")
 
 
 def sampled_question(v1, world, tok, samples: int = 10) -> None:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from minillm.config import get_preset
+from minillm.world import ATTRIBUTES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -182,6 +185,8 @@ def test_exercise_answers_prints_the_mask_variants_the_few_shot_base_and_each_fi
     assert [r[-4] for r in runs] == ["fp32", "bf16", "fp32"]
     assert all(abs(float(r[-2]) - math.log(256)) < 0.1 for r in runs)        # each starts at chance, ln 256
     assert rows[5].startswith("01 exercise 1: ") and [r.split()[1] for r in rows[6:9]] == ["512:", "1024:", "2048:"]
+    assert all(r.endswith(" bytes per token") or r.endswith("too little text for this many merges") for r in rows[6:9])
+    assert rows[6].endswith(" bytes per token")                              # 512 tokens: even smoke's world has the text
     assert rows[9].startswith("01 exercise 2: ") and rows[9].endswith("with a hundred copies in the documents")
     assert rows[10].startswith("03 exercise 1: ") and all(r.startswith("  learning rate ") for r in rows[11:13])
     assert len(rows[11].split(": ")[1].split(", ")) == 3
@@ -192,13 +197,27 @@ def test_exercise_answers_prints_the_mask_variants_the_few_shot_base_and_each_fi
     assert lines[0].startswith("05 exercises 1 and 2: ") and lines[2].split()[:3] == ["with", "the", "mask"]
     assert lines[3].split()[:3] == ["without", "the", "mask"] and lines[4].split()[:3] == ["no", "target", "on"]
     assert all(len([c for c in line.split() if c.endswith("%")]) == 3 for line in lines[2:5])
-    assert lines[5].startswith("06 exercise 4: ") and "10 samples at temperature 1.0 state the true date" in lines[5]
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert lines[5].startswith("06 exercise 2: the first assistant on the held-out questions, ")
+    quarter, whole = lines[5].split(", ", 1)[1].split("; ")
+    assert quarter.startswith(f"{get_preset('smoke').sft.max_steps // 4} steps: answers ")
+    assert f"right {100 * metrics['heldout_accuracy_before_fix']:.1f}%" in whole     # all the steps: the first assistant
+    assert (smoke_run / "assistant_v1_short" / "model.safetensors").exists()
+    assert lines[6].startswith("06 exercise 4: ") and "10 samples at temperature 1.0 state the true date" in lines[6]
     sampled = [l for l in lines if l.startswith("07 exercise 2: ")]
     assert len(sampled) == 1 and sampled[0].count("temperature ") == 3
     # the greedy row is the run's own held-out accuracy: the same questions, the same scoring
     greedy = float(sampled[0].split("temperature 0 ")[1].split("%")[0]) / 100
-    assert greedy == pytest.approx(json.loads((smoke_run / "metrics.json").read_text())["heldout_accuracy"], abs=5e-4)
-    out = "\n".join(l for l in lines[6:] if not l.startswith("07 exercise 2: "))
+    assert greedy == pytest.approx(metrics["heldout_accuracy"], abs=5e-4)
+    by_attribute = lines.index(next(l for l in lines if l.startswith("07 exercise 4: ")))
+    attributes = lines[by_attribute + 1:by_attribute + 6]
+    assert [l.split()[0] for l in attributes] == list(ATTRIBUTES) and all(" stored " in l for l in attributes)
+    asked = sum(int(l.split()[4]) for l in attributes)
+    assert sum(int(l.split()[2]) for l in attributes) == round((1 - metrics["heldout_accuracy_before_fix"]) * asked)
+    assert lines[by_attribute + 6].startswith("  facts the probe misses: ")
+    start = next(i for i, l in enumerate(lines) if l.startswith("07 exercise 1"))
+    out = "\n".join(l for l in lines[start:by_attribute] if not l.startswith("07 exercise 2: "))
+    out += "\n" + "\n".join(lines[by_attribute + 7:])
     assert "answered questions in front" in out.splitlines()[0] and out.startswith("07 exercise 1, the base model with")
     rows = [l.split() for l in out.splitlines() if l.startswith("  ") and l.strip().endswith("%")]
     assert rows[0][0] == "3" and rows[1][0].isdigit() and rows[1][1:3] == ["single-turn", "only"]
