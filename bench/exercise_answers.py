@@ -9,7 +9,7 @@
     04, exercise 2: the base model's name-first probes sampled five times at temperature 1.0 against greedy
     06, exercise 2: the first assistant's fine-tuning with a quarter of the steps: format, stop and facts
     06, exercise 4: one held-out date-of-birth question asked the first assistant ten times at temperature 1.0
-    07, exercise 2: the released assistant's held-out accuracy at temperatures 0.7 and 1.0 against greedy
+    07, exercise 2: the first assistant's held-out accuracy at temperatures 0.7 and 1.0 against greedy
     07, exercise 4: the first assistant's wrong held-out answers by attribute, beside the base model's stored facts
     05, exercises 1 and 2: fine-tuning on the first set with the loss mask, without it (every token a target),
                     and without a target on the assistant's <|end|>, as the exercises do it
@@ -128,7 +128,7 @@ def main():
         sampled_question(v1, world, tok)
     if "07" in args.chapters:
         few_shot_line(base, world, tok)
-        sampled_accuracy(run, load_stage(run, "assistant", world=world, tok=tok)[0], world, tok)
+        sampled_accuracy(run, v1, world, tok)
         wrong_by_attribute(run, base, v1, world, tok)
     if "08" in args.chapters:
         chapter_08(run, world, tok, args)
@@ -286,7 +286,8 @@ def sampled_question(v1, world, tok, samples: int = 10) -> None:
 
 
 def sampled_accuracy(run, assistant, world, tok) -> None:
-    """07 exercise 2: the released assistant's held-out accuracy, greedy and sampled (one seed per temperature)."""
+    """07 exercise 2: notebook 07's assistant (the first) on the held-out questions, greedy and sampled (one seed
+    per temperature)."""
     items = world.qa_items("heldout")
     values = {a: world.attribute_values(a) for a in {it.attribute for it in items}}
     prompts = [prompt_and_stops(tok, it.question, as_chat=True) for it in items]
@@ -300,7 +301,7 @@ def sampled_accuracy(run, assistant, world, tok) -> None:
                      for it, p, (ids, stop) in zip(items, prompts, outs)]
         score = ev.score_answers(responses, items, values, require_stop=True)
         cells.append(f"temperature {temperature:g} {score['accuracy']:.1%}")
-    print(f"07 exercise 2: the released assistant on the {len(items)} held-out questions, right: " + ", ".join(cells),
+    print(f"07 exercise 2: the first assistant on the {len(items)} held-out questions, right: " + ", ".join(cells),
           flush=True)
 
 

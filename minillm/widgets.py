@@ -125,7 +125,11 @@ class SideBySide:
             max_new, temperature = self.length.value, self.temp.value
         else:
             max_new, temperature = self.max_new_tokens, self.temperature
-        streams = [stream_reply(m, self.tok, prompt, as_chat=chat, max_new_tokens=max_new, temperature=temperature)
+        # the n-th question asked samples with seed n: asked again at a temperature above 0, a question gets
+        # another sample (greedy replies never change); a fresh widget repeats the same sequence
+        seed = len(self.history)
+        streams = [stream_reply(m, self.tok, prompt, as_chat=chat, max_new_tokens=max_new, temperature=temperature,
+                                seed=seed)
                    for m, chat in ((self.base, False), (self.assistant, True))]
         texts, stopped, live = ["", ""], [False, False], [True, True]
         while any(live):   # one token of each model in turn, so both answers grow together

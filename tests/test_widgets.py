@@ -116,6 +116,16 @@ def test_reply_samples_reproducibly_with_a_seed(tok, model):
     assert chat_template.reply(model, tok, "Hello", **kwargs) == chat_template.reply(model, tok, "Hello", **kwargs)
 
 
+def test_asking_again_at_a_temperature_draws_another_sample(tok, model):
+    """The n-th question asked samples with seed n, so five asks give five samples (a fixed seed gave one)."""
+    ui = widgets.SideBySide(model, model, tok, max_new_tokens=8, temperature=1.0)
+    rows = [ui.ask("Hello") for _ in range(3)]
+    for n, row in enumerate(rows):
+        for name, as_chat in (("base", False), ("assistant", True)):
+            assert row[name] == chat_template.reply(model, tok, "Hello", as_chat=as_chat, max_new_tokens=8,
+                                                    temperature=1.0, seed=n)
+
+
 def test_widget_handler_streams_both_answers_into_the_panels(tok, model):
     pytest.importorskip("ipywidgets")
     ui = widgets.side_by_side(model, model, tok, max_new_tokens=8)
