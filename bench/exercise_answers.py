@@ -38,12 +38,12 @@ import minillm  # noqa: F401  (before torch: the thread policy)
 import torch
 
 from minillm import evaluate as ev
-from minillm.chat import prompt_and_stops, reply, stop_tokens
+from minillm.chat import reply
 from minillm.config import world_config
 from minillm.course import ensure_assistant, ensure_tokenizer, ensure_world, load_stage, open_run
 from minillm.data import corpus_tokens, pretrain_batch, sft_batch, sft_conversations, sft_examples
 from minillm.device import choose_runtime, measure_matmul_flops
-from minillm.generate import generate_many, model_device
+from minillm.generate import model_device
 from minillm.evaluate import evaluate_assistant
 from minillm.model import GPT, GPTConfig
 from minillm.tokenizer import Tokenizer
@@ -123,13 +123,15 @@ def main():
         mask_variants(run, world, tok)
     if {"06", "07"} & set(args.chapters):
         v1 = load_stage(run, "assistant_v1", world=world, tok=tok)[0]
+        # the first assistant on the held-out questions, asked once for both chapters
+        v1_standard = evaluate_assistant(v1, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]
     if "06" in args.chapters:
-        quarter_steps(run, world, tok, v1)
+        quarter_steps(run, world, tok, v1_standard)
         sampled_question(v1, world, tok)
     if "07" in args.chapters:
         few_shot_line(base, world, tok)
         sampled_accuracy(run, v1, world, tok)
-        wrong_by_attribute(run, base, v1, world, tok)
+        wrong_by_attribute(base, v1_standard, world, tok)
     if "08" in args.chapters:
         chapter_08(run, world, tok, args)
 
@@ -210,12 +212,12 @@ def chapter_03(run, world, tok) -> None:
 def sampled_probes(base, world, tok, samples: int = 5) -> None:
     """04 exercise 2: each name-first probe greedily and `samples` times at temperature 1.0."""
     probes = world.bio_probes("heldout")
-    prompts = [[tok.bos_id] + tok.encode(prefix) for prefix, _, _ in probes]
+    device = model_device(base)
 
     def right(temperature, seed=0):
-        outs = generate_many(base, prompts, stop_tokens=stop_tokens(tok), max_new_tokens=12, temperature=temperature,
-                             device=model_device(base), generator=torch.Generator(model_device(base)).manual_seed(seed))
-        return [tok.decode(ids).strip().startswith(value) for (ids, _), (_, value, _) in zip(outs, probes)]
+        stored = ev.stored_knowledge(base, tok, probes, device=device, temperature=temperature,
+                                     generator=torch.Generator(device).manual_seed(seed))
+        return [it["correct"] for it in stored["items"]]
 
     greedy = right(0.0)
     sampled = [right(1.0, seed) for seed in range(samples)]
@@ -229,26 +231,30 @@ def sampled_probes(base, world, tok, samples: int = 5) -> None:
           f"{sum(n > 0 for n in found) / max(len(found), 1):.1%} right in at least one", flush=True)
 
 
-def quarter_steps(run, world, tok, v1) -> None:
+def with_sft_steps(run, steps: int):
+    """The run with a fine-tuning of `steps` steps on the preset's schedule (warmup and decay scale with it)."""
+    return dataclasses.replace(run, preset=dataclasses.replace(
+        run.preset, sft=dataclasses.replace(run.preset.sft, max_steps=steps)))
+
+
+def quarter_steps(run, world, tok, v1_standard: dict) -> None:
     """06 exercise 2: the first assistant's fine-tuning with a quarter of its steps (saved in the run as
     assistant_v1_short, the exercise's name), against all of them: format (an answer), stop, right facts."""
-    sft = dataclasses.replace(run.preset.sft, max_steps=run.preset.sft.max_steps // 4)
-    short = dataclasses.replace(run, preset=dataclasses.replace(run.preset, sft=sft))
-    rows = [(f"{sft.max_steps} steps", ensure_assistant(short, fix=False, name="assistant_v1_short", world=world, tok=tok)),
-            (f"{run.preset.sft.max_steps} steps", v1)]
+    steps = run.preset.sft.max_steps // 4
+    short = ensure_assistant(with_sft_steps(run, steps), fix=False, name="assistant_v1_short", world=world, tok=tok)
+    short_standard = evaluate_assistant(short.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]
     cells = []
-    for label, model in rows:
-        r = evaluate_assistant(model.eval(), world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]
+    for label, r in ((f"{steps} steps", short_standard), (f"{run.preset.sft.max_steps} steps", v1_standard)):
         stops = sum(it["stopped"] for it in r["items"]) / len(r["items"])
         cells.append(f"{label}: answers {r['answer_rate']:.1%}, ends its turn {stops:.1%}, right {r['accuracy']:.1%}")
     print("06 exercise 2: the first assistant on the held-out questions, " + "; ".join(cells), flush=True)
 
 
-def wrong_by_attribute(run, base, v1, world, tok) -> None:
+def wrong_by_attribute(base, v1_standard: dict, world, tok) -> None:
     """07 exercise 4: per attribute, the first assistant's held-out answers that are wrong, and the base model's
     biography-prefix probes completed right; and whether a fact the probe misses is ever answered right."""
     items = world.qa_items("heldout")
-    answers = evaluate_assistant(v1, world, tok, max_new_tokens=run.preset.eval_max_new_tokens)["standard"]["items"]
+    answers = v1_standard["items"]
     probes = world.bio_probes("heldout", from_biography=True)
     stored = ev.stored_knowledge(base, tok, probes, device=model_device(base))["items"]
     # whose fact each probe is: bio_probes goes person by person, attribute by attribute, and skips a fact its
@@ -290,15 +296,12 @@ def sampled_accuracy(run, assistant, world, tok) -> None:
     per temperature)."""
     items = world.qa_items("heldout")
     values = {a: world.attribute_values(a) for a in {it.attribute for it in items}}
-    prompts = [prompt_and_stops(tok, it.question, as_chat=True) for it in items]
+    device = model_device(assistant)
     cells = []
     for temperature in (0.0, 0.7, 1.0):
-        outs = generate_many(assistant, [p.ids for p in prompts], stop_tokens=stop_tokens(tok),
-                             max_new_tokens=run.preset.eval_max_new_tokens, temperature=temperature,
-                             device=model_device(assistant),
-                             generator=torch.Generator(model_device(assistant)).manual_seed(0))
-        responses = [ev.Response(it.question, tok.decode(ids), stop == p.end, ids)
-                     for it, p, (ids, stop) in zip(items, prompts, outs)]
+        responses = ev.ask(assistant, tok, [it.question for it in items], as_chat=True,
+                           max_new_tokens=run.preset.eval_max_new_tokens, device=device, temperature=temperature,
+                           generator=torch.Generator(device).manual_seed(0))
         score = ev.score_answers(responses, items, values, require_stop=True)
         cells.append(f"temperature {temperature:g} {score['accuracy']:.1%}")
     print(f"07 exercise 2: the first assistant on the {len(items)} held-out questions, right: " + ", ".join(cells),
@@ -327,8 +330,7 @@ def chapter_08(run, world, tok, args) -> None:
     # exercise 4: the patch starts from the first assistant and sees only the fix (with the course's share of
     # pretraining text in each batch, as every fine-tuning here), on a schedule as short as the patch
     v1 = load_stage(run, "assistant_v1", world=world, tok=tok)[0]
-    short = dataclasses.replace(run.preset.sft, max_steps=args.patch_steps)
-    patch_run = dataclasses.replace(run, preset=dataclasses.replace(run.preset, sft=short))
+    patch_run = with_sft_steps(run, args.patch_steps)
     rows = [("the first assistant", v1), ("the released assistant", load_stage(run, "assistant", world=world, tok=tok)[0]),
             (f"the first + {args.patch_steps} steps on the fix alone",
              ensure_assistant(patch_run, name=f"patch{args.patch_steps}", conversations=fix, base=v1, world=world, tok=tok))]

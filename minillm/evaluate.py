@@ -69,12 +69,13 @@ def has_marker(text: str, markers) -> bool:
 
 
 def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int = 48,
-        device=None, progress=None) -> list[Response]:
+        device=None, progress=None, temperature: float = 0.0, generator=None) -> list[Response]:
     """Ask every question (greedy); the assistant through the chat template, the base model as a document
     (minillm.chat.prompt_and_stops, as the widget and the command line do). A question is a str, or for the
     assistant a conversation that ends with the user's turn.
 
-    All generation is greedy, so every number is reproducible. Questions are batched by prompt
+    Every figure of the course is greedy (the default), so every number is reproducible; a temperature (with a
+    generator, reproducibly) samples instead, as the exercises on sampling do. Questions are batched by prompt
     length (no padding needed: rows of equal length decode in lockstep).
 
     The base model has never seen the chat tokens, so it gets a question the way it would appear in a
@@ -82,7 +83,8 @@ def ask(model, tokenizer, questions: list, *, as_chat: bool, max_new_tokens: int
     """
     prompts = [prompt_and_stops(tokenizer, q, as_chat=as_chat) for q in questions]
     outs = generate_many(model, [p.ids for p in prompts], stop_tokens=stop_tokens(tokenizer),
-                         max_new_tokens=max_new_tokens, device=_device(model, device), progress=progress)
+                         max_new_tokens=max_new_tokens, device=_device(model, device), progress=progress,
+                         temperature=temperature, generator=generator)
     # stopped: the reply ended properly (Prompt.end), not at another special token or the length limit
     return [Response(q if isinstance(q, str) else q[-1]["content"], tokenizer.decode(ids), stop == p.end, ids)
             for q, p, (ids, stop) in zip(questions, prompts, outs)]
@@ -138,16 +140,17 @@ def reply_kinds(scored: dict) -> dict:
 
 
 @torch.no_grad()
-def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: int = 12) -> dict:
+def stored_knowledge(model, tokenizer, probes, *, device="cpu", max_new_tokens: int = 12, temperature: float = 0.0,
+                     generator=None) -> dict:
     """Does the base model complete "<Full Name> was born in" with the true value?
 
     `probes` are (prefix, value, attribute) triples. The prompt is <|bos|> + prefix, as the start of
     a biography; the completion is correct if it begins with the value. High here but low held-out
-    accuracy means: stored, but not extractable.
+    accuracy means: stored, but not extractable. Greedy unless a temperature is given (see `ask`).
     """
     prompts = [[tokenizer.bos_id] + tokenizer.encode(prefix) for prefix, _, _ in probes]
     outs = generate_many(model, prompts, stop_tokens=stop_tokens(tokenizer), max_new_tokens=max_new_tokens,
-                         device=device)
+                         device=device, temperature=temperature, generator=generator)
     per, correct = [], 0
     for (prefix, value, attribute), (ids, _) in zip(probes, outs):
         completion = tokenizer.decode(ids)
